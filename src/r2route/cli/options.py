@@ -1,0 +1,57 @@
+"""Options shared by the CLI verbs, and turning them into a pair, a router and a strategy."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from .. import defaults
+from ..errors import R2RouteError
+
+PairOpt = Annotated[str, typer.Option("--pair", help="Preset pair: tiny (random weights, for tests) or default.")]
+SlmOpt = Annotated[Optional[str], typer.Option("--slm", help="Small model: hub id, local directory or .gguf file.")]
+LlmOpt = Annotated[Optional[str], typer.Option("--llm", help="Large model: hub id, local directory or .gguf file.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda[:N].")]
+DtypeOpt = Annotated[str, typer.Option("--dtype", help="auto (fp32 on CPU, bf16 on CUDA), float32, bfloat16, float16.")]
+RouterOpt = Annotated[Optional[str], typer.Option("--router", help="Router directory (router.json + router.safetensors), or 'none'.")]
+StrategyOpt = Annotated[Optional[str], typer.Option("--strategy", help="slm, llm, neural, entropy or random (default: neural with --router, else entropy).")]
+ThresholdOpt = Annotated[Optional[float], typer.Option("--threshold", help="Routing threshold in [0, 1] (router probability, or normalised SLM entropy).")]
+ShareOpt = Annotated[Optional[float], typer.Option("--llm-share", help="Target LLM share in [0, 1]: the probability for random routing, a calibrated threshold for neural.")]
+MaxNewOpt = Annotated[int, typer.Option("--max-new-tokens", "-n", help="Most tokens to generate.")]
+TempOpt = Annotated[float, typer.Option("--temperature", "-t", help="0 = greedy.")]
+TopPOpt = Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for sampling and random routing.")]
+
+
+def build_pair(pair: str, slm: str | None, llm: str | None, device: str, dtype: str):
+    """Load the pair, showing a spinner on stderr while weights load."""
+    from rich.console import Console
+
+    from ..pair import PairConfig, load_pair
+
+    with Console(stderr=True).status("loading models…", spinner="dots"):
+        return load_pair(PairConfig(pair=pair, slm=slm, llm=llm, device=device, dtype=dtype))
+
+
+def build_strategy(strategy: str | None, router: str | None, threshold: float | None, llm_share: float | None):
+    """Resolve --strategy/--router/--threshold/--llm-share into a Strategy.
+
+    Runs before any model loads, so a bad flag or router file fails at once.
+    """
+    from ..router import load_router, make_strategy
+
+    use_router = router is not None and router.lower() != "none"
+    name = strategy or ("neural" if use_router else defaults.STRATEGY)
+    if use_router and name != "neural":
+        raise R2RouteError(f"--router is only used by --strategy neural, not {name}")
+    bundle = load_router(router) if use_router else None
+    return make_strategy(name, threshold, llm_share, router=bundle)
+
+
+def attach_strategy(strategy, pair) -> None:
+    """Check that a neural router was trained for this pair and move it to the pair's device."""
+    bundle = getattr(strategy, "bundle", None)
+    if bundle is not None:
+        bundle.check_pair(pair.identity())
+        bundle.model.to(pair.device)

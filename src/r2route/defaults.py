@@ -1,0 +1,51 @@
+"""Every default in one place. Configs and the CLI read their defaults from here."""
+
+from __future__ import annotations
+
+# --- decoding ---
+MAX_NEW_TOKENS = 256
+TEMPERATURE = 0.0  # 0 means greedy
+TOP_P = 1.0
+SEED = 0
+
+# --- routing ---
+# Until a trained router ships, `generate` routes on SLM entropy (issue "Foundation").
+STRATEGY = "entropy"
+# Normalised entropy H/ln(V) at or above which a token goes to the LLM (0.2 ≈ 2.2 nats for a 49k
+# vocabulary: the SLM spreads its mass over ~8 or more plausible tokens).
+ENTROPY_THRESHOLD = 0.2
+NEURAL_THRESHOLD = 0.5
+RANDOM_LLM_SHARE = 0.1
+
+# --- router model (R2R: hidden ⊕ token embedding ⊕ projected top-k logits → residual MLP) ---
+ROUTER_TOP_K = 100
+ROUTER_WIDTH = 256
+ROUTER_DEPTH = 2
+ROUTER_LOGITS_PROJ = 64
+ROUTER_FEATURES = ("hidden", "token", "logits")
+
+# --- KV cache ---
+# Capacity grows in steps of this many positions, so a long generation reallocates rarely.
+KV_CAPACITY_STEP = 256
+
+# --- presets ---
+PAIR = "tiny"
+TINY_SEED = 1234
+
+# --- batching ---
+MAX_BATCH = 8
+# When rows of one forward need different numbers of new tokens they are right-padded to the
+# longest; splitting them into several forwards saves padding but pays each forward's fixed cost.
+# A forward costs about a + b·(padded tokens); the runner fits a and b online from its own timings
+# and starts from this prior for a/b, in tokens. CPU: a 1.5B model reads ~7 GB of weights per call
+# (≈ 20–30 tokens of compute); GPU: launches and weight reads dominate until hundreds of tokens.
+CALL_COST_TOKENS_CPU = 32.0
+CALL_COST_TOKENS_CUDA = 256.0
+# Routed rows wait for the LLM, and one LLM call then serves every waiting row: under batching an
+# LLM call costs about the same for one row as for several. Waiting for k rows costs SLM steps
+# (waiting rows idle) and saves LLM calls; with B rows, LLM share r, SLM step cost S and LLM call
+# cost L the total is ≈ S·T·(1 + (k−1)/2B) + L·r·B·T/k, least at k* = B·√(2rL/S). The session
+# measures S, L and r as it runs and waits for k* rows (or LLM_MAX_WAIT steps, to bound latency).
+LLM_WAIT_FRACTION = None  # a fixed fraction of the batch instead of k*, e.g. 0.5; 0 = never wait
+LLM_MAX_WAIT = 16
+LLM_SHARE_PRIOR = 0.15  # r before any token is seen (the paper's share)

@@ -1,0 +1,55 @@
+"""Engine: the convenient front of mixed decoding — a batch of prompts in, text and stats out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from .. import defaults
+from ..pair.pair import ModelPair
+from ..router.strategies import Strategy
+from .session import DecodeSession, GenerationConfig, Result, TokenEvent
+from .stats import BatchStats
+
+
+class Engine:
+    """Decode prompts with a pair and a routing strategy.
+
+    >>> engine = Engine(pair, make_strategy("random", llm_share=0.2))
+    >>> results, stats = engine.generate([prompt_ids], GenerationConfig(max_new_tokens=64))
+    """
+
+    def __init__(self, pair: ModelPair, strategy: Strategy, max_batch: int = defaults.MAX_BATCH):
+        self.pair = pair
+        self.strategy = strategy
+        self.max_batch = max_batch
+
+    def session(self) -> DecodeSession:
+        """A fresh live batch (fresh KV caches)."""
+        return DecodeSession(self.pair, self.strategy, self.max_batch)
+
+    def stream(self, prompts: list[list[int]], gen: GenerationConfig | list[GenerationConfig], results: dict | None = None) -> Iterator[TokenEvent]:
+        """Yield token events as they are produced; request ids are prompt indices.
+
+        Pass a dict as ``results`` to receive each finished :class:`Result` (keyed by index) and,
+        under the key ``"batch"``, the :class:`BatchStats`.
+        """
+        gens = gen if isinstance(gen, list) else [gen] * len(prompts)
+        sess = self.session()
+        for i, (p, g) in enumerate(zip(prompts, gens)):
+            sess.submit(i, p, g)
+        t0 = time.perf_counter()
+        while sess.busy:
+            yield from sess.step()
+        sess.stats.seconds = time.perf_counter() - t0
+        if results is not None:
+            results.update(sess.finished)
+            results["batch"] = sess.stats
+
+    def generate(self, prompts: list[list[int]], gen: GenerationConfig | list[GenerationConfig] | None = None) -> tuple[list[Result], BatchStats]:
+        """Decode all prompts to completion; results in prompt order."""
+        out: dict = {}
+        for _ in self.stream(prompts, gen or GenerationConfig(), out):
+            pass
+        stats = out.pop("batch")
+        return [out[i] for i in range(len(prompts))], stats

@@ -1,0 +1,23 @@
+"""Turning user text into prompt token ids."""
+
+from __future__ import annotations
+
+from ..errors import R2RouteError
+
+
+def encode_prompt(tokenizer, text: str, chat: bool = True, system: str | None = None) -> list[int]:
+    """Tokenize ``text``; with ``chat`` (and a chat template) as a user turn awaiting the reply."""
+    if not text or not text.strip():
+        raise R2RouteError("empty prompt")
+    if chat and getattr(tokenizer, "chat_template", None):
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
+        return encode_messages(tokenizer, messages)
+    return list(tokenizer(text, add_special_tokens=True)["input_ids"])
+
+
+def encode_messages(tokenizer, messages: list[dict]) -> list[int]:
+    """Apply the chat template to a conversation, ready for the assistant's turn."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise R2RouteError("this tokenizer has no chat template; use a plain prompt")
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+    return list(ids)

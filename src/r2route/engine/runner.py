@@ -1,0 +1,160 @@
+"""ModelRunner: one causal LM and its per-slot KV cache.
+
+Its single verb is :meth:`catch_up`: feed each slot the tokens of its sequence that the model has
+not seen yet, and return the hidden state and next-token logits at each slot's last position. The
+SLM calls it with one new token per step; the LLM, at a routed position, with every token since
+its last call (the KV catch-up of R2R). Prefill is the same call with the whole prompt.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import torch
+
+from ..pair.loading import LoadedModel
+from .kv_cache import RowKVCache
+
+
+class ModelRunner:
+    """Decode-side wrapper of one model: KV cache bookkeeping plus a last-position LM head."""
+
+    def __init__(self, lm: LoadedModel, num_slots: int, pad_id: int = 0, call_cost_tokens: float = 32.0):
+        self.lm = lm
+        self.model = lm.model
+        self.base = lm.model.base_model  # the decoder stack, without the LM head
+        self.head = lm.model.get_output_embeddings()
+        self.device = lm.device
+        self.pad_id = pad_id
+        self.cache = RowKVCache(num_slots)
+        self.cost = CallCostModel(call_cost_tokens, fit=self.device.type != "cuda")
+        impl = getattr(self.model.config, "_attn_implementation", "sdpa")
+        if impl not in ("sdpa", "eager"):
+            # Flash-attention kernels take no arbitrary 4-D mask; SDPA does and is fast enough.
+            self.model.set_attn_implementation("sdpa")
+            impl = "sdpa"
+        self._additive_mask = impl == "eager"
+        # Forward calls and tokens fed, for the engine's stats.
+        self.calls = 0
+        self.tokens_fed = 0
+
+    def seen(self, slot: int) -> int:
+        """How many tokens of ``slot`` are in the cache."""
+        return int(self.cache.lengths[slot])
+
+    def reset(self, slot: int) -> None:
+        self.cache.reset(slot)
+
+    @torch.inference_mode()
+    def catch_up(self, slots: list[int], seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Feed ``seqs[i][seen(slots[i]):]`` to each slot; return last hidden [n, d] and logits [n, V] (float32)."""
+        new = [seq[self.seen(s):] for s, seq in zip(slots, seqs)]
+        if min(len(x) for x in new) == 0:
+            raise ValueError("catch_up needs at least one unseen token per slot")
+        groups = plan_groups([len(x) for x in new], self.cost.call_cost_tokens())
+        if len(groups) == 1:
+            return self._forward(slots, new)
+        hidden: list[torch.Tensor | None] = [None] * len(slots)
+        for g in groups:
+            h, _ = self._forward([slots[i] for i in g], [new[i] for i in g], with_logits=False)
+            for j, i in enumerate(g):
+                hidden[i] = h[j]
+        h = torch.stack(hidden)
+        return h, self.logits(h)
+
+    def _forward(self, slots: list[int], new: list[list[int]], with_logits: bool = True):
+        counts = [len(x) for x in new]
+        width = max(counts)
+        ids = torch.full((len(slots), width), self.pad_id, dtype=torch.long)
+        for i, x in enumerate(new):
+            ids[i, : len(x)] = torch.tensor(x, dtype=torch.long)
+        ids = ids.to(self.device)
+        t0 = time.perf_counter()
+        pos, mask = self.cache.bind(slots, width, self.device)
+        if self._additive_mask:
+            mask = torch.zeros(mask.shape, dtype=self.lm.dtype, device=self.device).masked_fill_(~mask, torch.finfo(self.lm.dtype).min)
+        out = self.base(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=self.cache, use_cache=True)
+        last = torch.tensor(counts, device=self.device) - 1
+        hidden = out.last_hidden_state[torch.arange(len(slots), device=self.device), last]
+        self.cache.commit(slots, counts)
+        self.calls += 1
+        self.tokens_fed += sum(counts)
+        logits = self.logits(hidden) if with_logits else None
+        self.cost.observe(len(slots) * width, time.perf_counter() - t0)
+        return hidden, logits
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The model's LM head on already-selected positions, with the output transforms some families use."""
+        logits = self.head(hidden).float()
+        cfg = self.model.config
+        if getattr(cfg, "logit_scale", None) is not None:  # Cohere
+            logits = logits * cfg.logit_scale
+        if getattr(cfg, "logits_scaling", None):  # Granite
+            logits = logits / cfg.logits_scaling
+        cap = getattr(cfg, "final_logit_softcapping", None)  # Gemma 2/3
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+
+def plan_groups(counts: list[int], call_cost_tokens: float) -> list[list[int]]:
+    """Partition rows into forwards minimising Σ (call cost + padded tokens), all in token units.
+
+    With rows sorted by length, an optimal partition takes contiguous runs (a group's cost is its
+    longest row times its size), so a small dynamic programme over the sorted rows finds it.
+    """
+    order = sorted(range(len(counts)), key=lambda i: -counts[i])
+    n = len(order)
+    best = [0.0] + [float("inf")] * n  # best[j]: cost of the first j sorted rows
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(j):  # last group = sorted rows i..j-1, padded to counts[order[i]]
+            c = best[i] + call_cost_tokens + counts[order[i]] * (j - i)
+            if c < best[j]:
+                best[j], cut[j] = c, i
+    groups, j = [], n
+    while j > 0:
+        groups.append(order[cut[j] : j])
+        j = cut[j]
+    return groups[::-1]
+
+
+class CallCostModel:
+    """Online fit of a forward's time as a + b·(padded tokens); reports a/b in tokens.
+
+    Until the recent calls span enough sizes to fit, or where timing would need a device sync
+    (CUDA), the prior holds.
+    """
+
+    def __init__(self, prior_tokens: float, fit: bool = True, window: int = 128):
+        self.prior = prior_tokens
+        self.fit = fit
+        self.obs: deque[tuple[float, float]] = deque(maxlen=window)
+
+    def observe(self, tokens: int, seconds: float) -> None:
+        if self.fit:
+            self.obs.append((float(tokens), seconds))
+
+    def _fit(self) -> tuple[float, float] | None:
+        if len(self.obs) < 16:
+            return None
+        n = len(self.obs)
+        mx = sum(x for x, _ in self.obs) / n
+        my = sum(y for _, y in self.obs) / n
+        sxx = sum((x - mx) ** 2 for x, _ in self.obs)
+        if sxx < 1e-9 * n or mx <= 0:
+            return None
+        b = sum((x - mx) * (y - my) for x, y in self.obs) / sxx
+        a = my - b * mx
+        return (a, b) if a > 0 and b > 0 else None
+
+    def call_cost_tokens(self) -> float:
+        """The fixed cost of a forward in units of one token's cost (a/b)."""
+        fit = self._fit()
+        return self.prior if fit is None else min(max(fit[0] / fit[1], 1.0), 4096.0)
+
+    def fixed_seconds(self) -> float | None:
+        """The fitted fixed cost a of one forward, or None before there is a fit."""
+        fit = self._fit()
+        return None if fit is None else fit[0]

@@ -1,0 +1,90 @@
+"""What a generation cost: per request and per batch."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+
+@dataclass
+class RequestStats:
+    """Counts and times of one request. ``avg_params`` is R2R's average activated parameters."""
+
+    tokens: int = 0
+    llm_tokens: int = 0
+    prompt_tokens: int = 0
+    seconds: float = 0.0
+    ttft: float = 0.0
+    router_seconds: float = 0.0
+    slm_params: int = 0
+    llm_params: int = 0
+
+    @property
+    def llm_share(self) -> float:
+        return self.llm_tokens / self.tokens if self.tokens else 0.0
+
+    @property
+    def avg_params(self) -> float:
+        """(n_slm·P_slm + n_llm·P_llm) / n over the generated tokens."""
+        if not self.tokens:
+            return 0.0
+        return ((self.tokens - self.llm_tokens) * self.slm_params + self.llm_tokens * self.llm_params) / self.tokens
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(llm_share=self.llm_share, avg_params=self.avg_params, tokens_per_s=self.tokens_per_s)
+        return d
+
+
+@dataclass
+class BatchStats:
+    """Totals over one call of the engine, including how hard each model worked."""
+
+    requests: int = 0
+    tokens: int = 0
+    llm_tokens: int = 0
+    seconds: float = 0.0
+    router_seconds: float = 0.0
+    slm_calls: int = 0
+    llm_calls: int = 0
+    slm_tokens_fed: int = 0
+    llm_tokens_fed: int = 0
+    steps: int = 0
+
+    @property
+    def llm_share(self) -> float:
+        return self.llm_tokens / self.tokens if self.tokens else 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(llm_share=self.llm_share, tokens_per_s=self.tokens_per_s)
+        return d
+
+
+class Timer:
+    """Accumulates wall time of a block, syncing CUDA so GPU work is charged where it happens."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.seconds = 0.0
+
+    def __enter__(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+        self._t = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        if self.cuda:
+            torch.cuda.synchronize()
+        self.seconds += time.perf_counter() - self._t

@@ -1,0 +1,107 @@
+"""Load one causal LM and its tokenizer, and count its parameters."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import R2RouteError
+from .specs import ModelSpec
+
+_DTYPES = {
+    "float32": torch.float32, "fp32": torch.float32,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float16": torch.float16, "fp16": torch.float16,
+    "float64": torch.float64, "fp64": torch.float64,
+}
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` picks CUDA when it is available, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise R2RouteError(f"device {device} asked for, but CUDA is not available on this machine")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise R2RouteError(f"unknown device: {device} (use auto, cpu or cuda[:N])") from None
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """``auto`` is float32 on the CPU (bf16 matmuls are slow there) and bfloat16 on CUDA."""
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if dtype not in _DTYPES:
+        raise R2RouteError(f"unknown dtype: {dtype} (use auto, float32, bfloat16, float16 or float64)")
+    return _DTYPES[dtype]
+
+
+@dataclass
+class ParamCount:
+    total: int
+    non_embedding: int
+
+
+def count_params(model: torch.nn.Module) -> ParamCount:
+    """Total parameters (tied weights once) and the same without input embeddings and an untied LM head."""
+    total = sum(p.numel() for p in model.parameters())
+    emb = model.get_input_embeddings().weight
+    head = model.get_output_embeddings()
+    embed = emb.numel()
+    if head is not None and head.weight.data_ptr() != emb.data_ptr():
+        embed += head.weight.numel()
+    return ParamCount(total=total, non_embedding=total - embed)
+
+
+@dataclass
+class LoadedModel:
+    """A causal LM ready for decoding, with its tokenizer and size."""
+
+    name: str
+    model: torch.nn.Module
+    tokenizer: object
+    params: ParamCount
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    @property
+    def context_window(self) -> int:
+        return int(getattr(self.model.config, "max_position_embeddings", 0) or 1 << 30)
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(p.numel() * p.element_size() for p in self.model.parameters())
+
+
+def load_model(spec: ModelSpec, device: torch.device, dtype: torch.dtype) -> LoadedModel:
+    """Load ``spec`` with transformers. Any failure becomes a one-line :class:`R2RouteError`."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = {"gguf_file": spec.gguf_file} if spec.gguf_file else {}
+    if spec.kind == "gguf":
+        _require_gguf()
+    try:
+        tok = AutoTokenizer.from_pretrained(spec.tokenizer or spec.location, **({} if spec.tokenizer else kwargs))
+        model = AutoModelForCausalLM.from_pretrained(spec.location, dtype=dtype, **kwargs)
+    except (OSError, ValueError, EnvironmentError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        offline = " (no network: give a local directory or .gguf file)" if spec.kind == "hub" and os.environ.get("HF_HUB_OFFLINE") else ""
+        raise R2RouteError(f"could not load model {spec.location}{offline}: {first}") from None
+    model.to(device).eval()
+    return LoadedModel(name=spec.name, model=model, tokenizer=tok, params=count_params(model))
+
+
+def _require_gguf() -> None:
+    try:
+        import gguf  # noqa: F401
+    except ImportError:
+        raise R2RouteError("loading a .gguf file needs the gguf package: pip install 'r2route[gguf]'") from None

@@ -1,0 +1,51 @@
+"""Random-weight models of real shapes, for measuring speed where real weights cannot travel.
+
+The shapes are those of the Qwen2/Qwen2.5 family (the R2R paper's DeepSeek-R1-Distill-Qwen pairs).
+Weights are random, so the text is noise: pair them with forced routing (the random strategy)
+and fixed-length outputs.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import R2RouteError
+from .loading import LoadedModel, count_params
+from .pair import ModelPair
+from .presets import tiny_tokenizer
+
+# hidden, layers, heads, kv heads, intermediate, vocab, tied embeddings
+SHAPES: dict[str, tuple[int, int, int, int, int, int, bool]] = {
+    "0.5b": (896, 24, 14, 2, 4864, 151936, True),
+    "1.5b": (1536, 28, 12, 2, 8960, 151936, True),
+    "7b": (3584, 28, 28, 4, 18944, 152064, False),
+    "14b": (5120, 48, 40, 8, 13824, 152064, False),
+    "32b": (5120, 64, 40, 8, 27648, 152064, False),
+}
+
+
+def build_shape_model(shape: str, device: torch.device, dtype: torch.dtype, seed: int = 0) -> LoadedModel:
+    """A Qwen2 model of the named shape with random weights, built directly on ``device``."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    if shape not in SHAPES:
+        raise R2RouteError(f"unknown shape: {shape} (use {', '.join(SHAPES)})")
+    hidden, layers, heads, kv, inter, vocab, tied = SHAPES[shape]
+    cfg = Qwen2Config(
+        vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+        num_key_value_heads=kv, intermediate_size=inter, tie_word_embeddings=tied,
+        max_position_embeddings=32768, attn_implementation="sdpa",
+    )
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.device(device):
+        torch.manual_seed(seed)
+        model = Qwen2ForCausalLM._from_config(cfg, dtype=dtype)
+    model.eval()
+    return LoadedModel(name=f"qwen2-{shape}-random", model=model, tokenizer=tiny_tokenizer(), params=count_params(model))
+
+
+def build_shape_pair(slm_shape: str, llm_shape: str, device: torch.device, dtype: torch.dtype) -> ModelPair:
+    """An SLM/LLM pair of real shapes sharing one (stand-in) tokenizer."""
+    slm = build_shape_model(slm_shape, device, dtype, seed=1)
+    llm = build_shape_model(llm_shape, device, dtype, seed=2)
+    llm.tokenizer = slm.tokenizer
+    return ModelPair(slm=slm, llm=llm, handoff="token")

@@ -1,0 +1,43 @@
+"""Tokenizer identity: the exact token handoff of R2R needs both models to share one vocabulary."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from ..errors import R2RouteError
+
+_SPECIAL_ROLES = ("bos_token", "eos_token", "pad_token", "unk_token")
+
+
+def _special_map(tok) -> dict[str, str | None]:
+    return {role: getattr(tok, role, None) for role in _SPECIAL_ROLES}
+
+
+def tokenizer_fingerprint(tok) -> str:
+    """A short hash of a tokenizer's vocabulary and special tokens; routers and labels record it."""
+    payload = json.dumps([sorted(tok.get_vocab().items()), _special_map(tok)], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+def first_difference(a, b) -> str | None:
+    """Describe the first difference between two tokenizers, or return None if they are identical."""
+    va, vb = a.get_vocab(), b.get_vocab()
+    ia = {i: t for t, i in va.items()}
+    ib = {i: t for t, i in vb.items()}
+    for i in range(max(len(ia), len(ib), max(ia, default=-1) + 1, max(ib, default=-1) + 1)):
+        ta, tb = ia.get(i), ib.get(i)
+        if ta != tb:
+            return f"token id {i} is {ta!r} in the SLM's vocabulary but {tb!r} in the LLM's (sizes {len(va)} vs {len(vb)})"
+    sa, sb = _special_map(a), _special_map(b)
+    for role in _SPECIAL_ROLES:
+        if sa[role] != sb[role]:
+            return f"{role} is {sa[role]!r} for the SLM but {sb[role]!r} for the LLM"
+    return None
+
+
+def require_same_tokenizer(a, b) -> None:
+    """Refuse a pair whose tokenizers differ, naming the first differing token."""
+    diff = first_difference(a, b)
+    if diff is not None:
+        raise R2RouteError(f"the SLM and LLM tokenizers differ: {diff}; exact token handoff needs one vocabulary")

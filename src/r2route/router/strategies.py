@@ -1,0 +1,164 @@
+"""Routing strategies: one small class each, behind one interface (after RouteLLM).
+
+Each step the engine hands a strategy a :class:`StepView` of the SLM's proposals for the active rows;
+the strategy answers, per row, whether the LLM should write that token instead.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .. import defaults
+from ..errors import R2RouteError
+from .features import normalized_entropy, topk_logprobs
+from .io import RouterBundle
+
+STRATEGIES = ("slm", "llm", "neural", "entropy", "random")
+
+
+@dataclass
+class StepView:
+    """What the SLM produced this step for ``n`` rows."""
+
+    logits: torch.Tensor  # [n, V] float32: the SLM's next-token logits
+    hidden: torch.Tensor  # [n, d]: the SLM's last-layer hidden state at that position
+    tokens: torch.Tensor  # [n]: the SLM's proposed tokens
+    embed: Callable[[torch.Tensor], torch.Tensor]  # SLM input-embedding lookup
+    route_rngs: list[torch.Generator]  # one CPU generator per row, for random routing
+
+
+class Strategy(ABC):
+    """Decides per row whether a token goes to the LLM."""
+
+    name: str = ""
+    #: False when the SLM's proposals are never used (LLM-only decoding skips the SLM entirely).
+    needs_slm: bool = True
+
+    @abstractmethod
+    def decide(self, view: StepView) -> list[bool]:
+        """True for each row whose token the LLM should write."""
+
+    def describe(self) -> dict:
+        return {"strategy": self.name}
+
+
+class SLMOnly(Strategy):
+    name = "slm"
+
+    def decide(self, view: StepView) -> list[bool]:
+        return [False] * view.tokens.shape[0]
+
+
+class LLMOnly(Strategy):
+    name = "llm"
+    needs_slm = False
+
+    def decide(self, view: StepView) -> list[bool]:
+        return [True] * view.tokens.shape[0]
+
+
+class ScoreStrategy(Strategy):
+    """Route where a score reaches the threshold; a higher score means a riskier SLM token."""
+
+    def __init__(self, threshold: float):
+        self.threshold = float(threshold)
+
+    @abstractmethod
+    def scores(self, view: StepView) -> torch.Tensor:
+        """One score per row."""
+
+    def decide(self, view: StepView) -> list[bool]:
+        return (self.scores(view) >= self.threshold).tolist()
+
+    def describe(self) -> dict:
+        return {"strategy": self.name, "threshold": self.threshold}
+
+
+class EntropyStrategy(ScoreStrategy):
+    """Route when the SLM is unsure: normalised entropy H/ln(V) of its next-token distribution."""
+
+    name = "entropy"
+
+    def scores(self, view: StepView) -> torch.Tensor:
+        return normalized_entropy(view.logits)
+
+
+class NeuralStrategy(ScoreStrategy):
+    """R2R's router: a small MLP over SLM features predicts whether the token is divergent."""
+
+    name = "neural"
+
+    def __init__(self, bundle: RouterBundle, threshold: float):
+        super().__init__(threshold)
+        self.bundle = bundle
+        self.model = bundle.model
+
+    @torch.inference_mode()
+    def scores(self, view: StepView) -> torch.Tensor:
+        feats = self.model.cfg.features
+        logits = self.model(
+            view.hidden if "hidden" in feats else None,
+            view.embed(view.tokens) if "token" in feats else None,
+            topk_logprobs(view.logits, self.model.cfg.top_k) if "logits" in feats else None,
+        )
+        return torch.sigmoid(logits)
+
+
+class RandomStrategy(Strategy):
+    """Route each token with probability ``p``, from a per-row seeded generator (batch-independent)."""
+
+    name = "random"
+
+    def __init__(self, p: float):
+        self.p = float(p)
+
+    def decide(self, view: StepView) -> list[bool]:
+        return [torch.rand((), generator=g).item() < self.p for g in view.route_rngs]
+
+    def describe(self) -> dict:
+        return {"strategy": self.name, "p": self.p}
+
+
+def _unit(name: str, value: float) -> float:
+    if not (0.0 <= value <= 1.0):
+        raise R2RouteError(f"{name} must be in [0, 1], got {value}")
+    return value
+
+
+def make_strategy(
+    name: str,
+    threshold: float | None = None,
+    llm_share: float | None = None,
+    router: RouterBundle | None = None,
+) -> Strategy:
+    """Build a strategy from CLI-level settings; bad combinations are one-line errors."""
+    if name not in STRATEGIES:
+        raise R2RouteError(f"unknown strategy: {name} (use {', '.join(STRATEGIES)})")
+    if threshold is not None:
+        _unit("--threshold", threshold)
+    if llm_share is not None:
+        _unit("--llm-share", llm_share)
+    if threshold is not None and llm_share is not None:
+        raise R2RouteError("give --threshold or --llm-share, not both")
+    if name == "slm":
+        return SLMOnly()
+    if name == "llm":
+        return LLMOnly()
+    if name == "random":
+        if threshold is not None:
+            raise R2RouteError("--strategy random takes --llm-share (the routing probability), not --threshold")
+        return RandomStrategy(defaults.RANDOM_LLM_SHARE if llm_share is None else llm_share)
+    if name == "entropy":
+        if llm_share is not None:
+            raise R2RouteError("--llm-share needs a calibrated router; give the entropy strategy a --threshold (normalised entropy in [0, 1])")
+        return EntropyStrategy(defaults.ENTROPY_THRESHOLD if threshold is None else threshold)
+    if router is None:
+        raise R2RouteError("--strategy neural needs a trained router: --router PATH")
+    if llm_share is not None:
+        threshold = router.threshold_for_share(llm_share)
+    return NeuralStrategy(router, router.threshold if threshold is None else threshold)
+

@@ -1,0 +1,197 @@
+"""Mixed decoding on the tiny pair: exact-token invariants of R2R's engine."""
+
+import pytest
+import torch
+
+from r2route.engine import Engine, GenerationConfig
+from r2route.engine.session import route_generator
+from r2route.router import RouterBundle, RouterConfig, RouterModel, make_strategy
+
+N = 40
+
+
+def hf_greedy(model, prompt, n=N):
+    with torch.no_grad():
+        out = model.generate(torch.tensor([prompt]), max_new_tokens=n, do_sample=False, eos_token_id=None)
+    return out[0, len(prompt):].tolist()
+
+
+def argmax_next(model, seq):
+    with torch.no_grad():
+        return int(model(torch.tensor([seq])).logits[0, -1].argmax())
+
+
+def reference_mixed(pair, prompt, p, seed, n=N):
+    """R2R without caches: at every step both models re-read the whole text from scratch."""
+    rng = route_generator(seed)
+    seq, by_llm = list(prompt), []
+    for _ in range(n):
+        tok = argmax_next(pair.slm.model, seq)
+        routed = torch.rand((), generator=rng).item() < p
+        if routed:
+            tok = argmax_next(pair.llm.model, seq)
+        seq.append(tok)
+        by_llm.append(routed)
+    return seq[len(prompt):], by_llm
+
+
+def run(pair, strategy, prompts, **gen):
+    cfg = GenerationConfig(max_new_tokens=N, ignore_eos=True, **gen)
+    results, stats = Engine(pair, strategy).generate(prompts, cfg)
+    return results, stats
+
+
+def test_slm_strategy_equals_slm_greedy(pair, prompts):
+    results, stats = run(pair, make_strategy("slm"), prompts)
+    for p, r in zip(prompts, results):
+        assert r.token_ids == hf_greedy(pair.slm.model, p)
+        assert not any(r.by_llm)
+    assert stats.llm_calls == 0
+
+
+def test_llm_strategy_equals_llm_greedy(pair, prompts):
+    results, stats = run(pair, make_strategy("llm"), prompts)
+    for p, r in zip(prompts, results):
+        assert r.token_ids == hf_greedy(pair.llm.model, p)
+        assert all(r.by_llm)
+    assert stats.slm_calls == 0  # LLM-only decoding does not pay for the SLM
+
+
+def tiny_router(pair, seed=0):
+    torch.manual_seed(seed)
+    d = pair.slm.model.config.hidden_size
+    return RouterBundle(RouterModel(RouterConfig(hidden_size=d, embed_size=d, width=32, depth=1)).eval(), pair=pair.identity())
+
+
+def test_neural_threshold_zero_equals_llm(pair, prompts):
+    results, _ = run(pair, make_strategy("neural", threshold=0.0, router=tiny_router(pair)), prompts)
+    for p, r in zip(prompts, results):
+        assert r.token_ids == hf_greedy(pair.llm.model, p)
+        assert all(r.by_llm)
+
+
+def test_neural_threshold_one_is_mostly_slm(pair, prompts):
+    results, _ = run(pair, make_strategy("neural", threshold=1.0, router=tiny_router(pair)), prompts[:1])
+    assert results[0].token_ids == hf_greedy(pair.slm.model, prompts[0])
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.7])
+def test_random_routing_equals_no_cache_reference(pair, prompts, p):
+    """The KV catch-up is exact: cached mixed decoding = recomputing both models at every step."""
+    results, stats = run(pair, make_strategy("random", llm_share=p), prompts, seed=7)
+    for prompt, r in zip(prompts, results):
+        ref_tokens, ref_routes = reference_mixed(pair, prompt, p, seed=7)
+        assert r.by_llm == ref_routes
+        assert r.token_ids == ref_tokens
+    assert 0 < stats.llm_tokens < stats.tokens
+    # The LLM ran only on routed rows: it was fed each prompt and the tokens up to its last routed position.
+    assert stats.llm_tokens_fed <= sum(len(x) + N for x in prompts)
+
+
+def test_routing_changes_the_text(pair, prompts):
+    """Sanity for the test above: the tiny models disagree often enough that routing matters."""
+    slm, _ = run(pair, make_strategy("slm"), prompts)
+    mixed, _ = run(pair, make_strategy("random", llm_share=0.5), prompts, seed=1)
+    assert any(a.token_ids != b.token_ids for a, b in zip(slm, mixed))
+
+
+@pytest.mark.parametrize("strategy", ["random", "entropy", "llm"])
+def test_batch_equals_each_prompt_alone(pair, prompts, strategy):
+    kw = {"llm_share": 0.3} if strategy == "random" else ({"threshold": 0.95} if strategy == "entropy" else {})
+    strat = make_strategy(strategy, **kw)
+    batch, _ = run(pair, strat, prompts, seed=3)
+    for p, r in zip(prompts, batch):
+        alone, _ = run(pair, strat, [p], seed=3)
+        assert alone[0].token_ids == r.token_ids
+        assert alone[0].by_llm == r.by_llm
+
+
+def test_more_prompts_than_slots_queue_and_match(pair, prompts):
+    strat = make_strategy("random", llm_share=0.3)
+    cfg = GenerationConfig(max_new_tokens=N, ignore_eos=True, seed=3)
+    wide, _ = Engine(pair, strat, max_batch=8).generate(prompts, cfg)
+    narrow, _ = Engine(pair, strat, max_batch=2).generate(prompts, cfg)
+    assert [r.token_ids for r in wide] == [r.token_ids for r in narrow]
+
+
+def test_seeded_sampling_is_reproducible_and_batch_independent(pair, prompts):
+    strat = make_strategy("random", llm_share=0.3)
+    a, _ = run(pair, strat, prompts, temperature=1.0, top_p=0.9, seed=11)
+    b, _ = run(pair, strat, prompts[1:2], temperature=1.0, top_p=0.9, seed=11)
+    c, _ = run(pair, strat, prompts[1:2], temperature=1.0, top_p=0.9, seed=12)
+    assert a[1].token_ids == b[0].token_ids
+    assert b[0].token_ids != c[0].token_ids
+    greedy, _ = run(pair, strat, prompts[1:2], seed=11)
+    assert greedy[0].token_ids != b[0].token_ids
+
+
+def test_stops_on_stop_ids_max_tokens_and_stop_strings(pair, prompts):
+    strat = make_strategy("slm")
+    free, _ = Engine(pair, strat).generate(prompts[:1], GenerationConfig(max_new_tokens=N, ignore_eos=True))
+    toks = free[0].token_ids
+    # The pair's EOS ids and stop_token_ids share one check; make the SLM's 5th token a stop id.
+    stopped, _ = Engine(pair, strat).generate(prompts[:1], GenerationConfig(max_new_tokens=N, stop_token_ids=(toks[4],)))
+    assert stopped[0].token_ids == toks[: toks.index(toks[4]) + 1]
+    assert stopped[0].finish_reason == "stop"
+
+    short, _ = Engine(pair, strat).generate(prompts[:1], GenerationConfig(max_new_tokens=3, ignore_eos=True))
+    assert short[0].token_ids == toks[:3] and short[0].finish_reason == "length"
+
+    text = free[0].text
+    stop = text[10:13]
+    cut, _ = Engine(pair, strat).generate(prompts[:1], GenerationConfig(max_new_tokens=N, stop=(stop,), ignore_eos=True))
+    assert cut[0].finish_reason == "stop"
+    assert cut[0].text == text[: text.index(stop)]
+
+
+def test_eos_ends_a_request_unless_ignored(pair, prompts):
+    """Make EOS the SLM's certain choice with a hook on its LM head, then check both behaviours."""
+    eos = pair.tokenizer.eos_token_id
+    assert eos in pair.eos_token_ids
+
+    def push_eos(module, inputs, output):
+        output[..., eos] += 100.0
+        return output
+
+    hook = pair.slm.model.get_output_embeddings().register_forward_hook(push_eos)
+    try:
+        ended, _ = Engine(pair, make_strategy("slm")).generate(prompts[:1], GenerationConfig(max_new_tokens=N))
+        ignored, _ = Engine(pair, make_strategy("slm")).generate(prompts[:1], GenerationConfig(max_new_tokens=5, ignore_eos=True))
+    finally:
+        hook.remove()
+    assert ended[0].token_ids == [eos] and ended[0].finish_reason == "stop"
+    assert ended[0].text == ""  # special tokens are not text
+    assert ignored[0].token_ids == [eos] * 5 and ignored[0].finish_reason == "length"
+
+
+def test_streamed_text_concatenates_to_result(pair, prompts):
+    out = {}
+    events = list(Engine(pair, make_strategy("random", llm_share=0.4)).stream(prompts, GenerationConfig(max_new_tokens=N), out))
+    for i in range(len(prompts)):
+        mine = [e for e in events if e.request == i]
+        assert "".join(e.text for e in mine) == out[i].text
+        assert [e.token for e in mine] == out[i].token_ids
+        assert [e.by_llm for e in mine] == out[i].by_llm
+        assert mine[-1].done and sum(e.done for e in mine) == 1
+
+
+def test_stats_count_tokens_and_activated_params(pair, prompts):
+    results, batch = run(pair, make_strategy("random", llm_share=0.25), prompts, seed=5)
+    for r in results:
+        st = r.stats
+        assert st.tokens == len(r.token_ids) == N
+        assert st.llm_tokens == sum(r.by_llm)
+        ps, pl = pair.slm.params.total, pair.llm.params.total
+        assert st.avg_params == pytest.approx(((N - st.llm_tokens) * ps + st.llm_tokens * pl) / N)
+        assert 0 < st.ttft <= st.seconds
+    assert batch.tokens == N * len(prompts)
+    assert batch.llm_tokens == sum(r.stats.llm_tokens for r in results)
+    assert batch.tokens_per_s > 0
+
+
+def test_context_window_ends_generation(pair, prompts):
+    window = pair.context_window
+    long_prompt = (prompts[3] * (window // len(prompts[3]) + 1))[: window - 5]
+    res, _ = run(pair, make_strategy("slm"), [long_prompt])
+    assert res[0].finish_reason == "length"
+    assert len(long_prompt) + len(res[0].token_ids) == window

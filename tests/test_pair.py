@@ -1,0 +1,85 @@
+"""Loading pairs: specs, presets, tokenizer identity, parameter counts."""
+
+import json
+
+import pytest
+import torch
+
+from r2route.errors import R2RouteError
+from r2route.pair import PairConfig, count_params, first_difference, load_pair, parse_spec, tokenizer_fingerprint
+from r2route.pair.presets import tiny_tokenizer
+
+
+def test_tiny_pair_is_deterministic_and_sized(pair):
+    again = load_pair(PairConfig(pair="tiny", device="cpu"))
+    for a, b in ((pair.slm, again.slm), (pair.llm, again.llm)):
+        for (n1, p1), (n2, p2) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
+            assert n1 == n2 and torch.equal(p1, p2)
+    assert pair.llm.params.total > pair.slm.params.total
+    assert pair.handoff == "token"
+    assert pair.identity() == again.identity()
+
+
+def test_param_counts_exclude_embeddings(pair):
+    m = pair.slm.model
+    emb = m.get_input_embeddings().weight.numel()
+    c = count_params(m)
+    assert c.total == sum(p.numel() for p in m.parameters())
+    assert c.non_embedding == c.total - emb  # tied head counted once
+
+
+def test_local_directory_pair_loads_and_matches(pair, tmp_path):
+    for name, lm in (("slm", pair.slm), ("llm", pair.llm)):
+        lm.model.save_pretrained(tmp_path / name)
+        lm.tokenizer.save_pretrained(tmp_path / name)
+    loaded = load_pair(PairConfig(pair=None, slm=str(tmp_path / "slm"), llm=str(tmp_path / "llm"), device="cpu"))
+    ids = torch.tensor([[5, 6, 7]])
+    with torch.no_grad():
+        assert torch.allclose(loaded.llm.model(ids).logits, pair.llm.model(ids).logits)
+    assert loaded.slm.params.total == pair.slm.params.total
+
+
+def test_different_tokenizers_are_refused_naming_the_token(tmp_path):
+    tok = tiny_tokenizer()
+    tok.save_pretrained(tmp_path / "t")
+    data = json.loads((tmp_path / "t" / "tokenizer.json").read_text())
+    vocab = data["model"]["vocab"]
+    a = next(t for t, i in vocab.items() if i == 500)
+    b = next(t for t, i in vocab.items() if i == 700)
+    vocab[a], vocab[b] = 700, 500  # same tokens, two ids swapped
+    (tmp_path / "t" / "tokenizer.json").write_text(json.dumps(data))
+    from transformers import AutoTokenizer
+
+    other = AutoTokenizer.from_pretrained(tmp_path / "t")
+    diff = first_difference(tok, other)
+    assert "token id 500" in diff and repr(b) in diff
+    assert tokenizer_fingerprint(tok) != tokenizer_fingerprint(other)
+    assert first_difference(tok, tiny_tokenizer()) is None
+
+
+@pytest.mark.parametrize("spec, msg", [
+    ("", "empty model spec"),
+    ("./no/such/dir", "model not found"),
+    ("/tmp/definitely-missing.gguf", "model file not found"),
+    ("not a hub id!", "model not found"),
+])
+def test_bad_specs(spec, msg):
+    with pytest.raises(R2RouteError, match=msg):
+        parse_spec(spec)
+
+
+def test_spec_kinds(tmp_path):
+    assert parse_spec("Qwen/Qwen2.5-1.5B-Instruct").kind == "hub"
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")
+    s = parse_spec(str(tmp_path / "m.gguf"))
+    assert (s.kind, s.gguf_file) == ("gguf", "m.gguf")
+    (tmp_path / "d").mkdir()
+    with pytest.raises(R2RouteError, match="no config.json"):
+        parse_spec(str(tmp_path / "d"))
+
+
+def test_unknown_preset_and_missing_model():
+    with pytest.raises(R2RouteError, match="unknown pair preset"):
+        load_pair(PairConfig(pair="huge"))
+    with pytest.raises(R2RouteError, match="name both models"):
+        load_pair(PairConfig(pair=None, slm=None, llm=None))

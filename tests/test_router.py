@@ -1,0 +1,108 @@
+"""Router model and files: shapes, ablation switches, round trips, refusals."""
+
+import json
+
+import pytest
+import torch
+
+from r2route.errors import R2RouteError
+from r2route.router import RouterBundle, RouterConfig, RouterModel, load_router, make_strategy, save_router
+from r2route.router.features import normalized_entropy, topk_logprobs
+
+
+def make(features=("hidden", "token", "logits"), seed=0):
+    torch.manual_seed(seed)
+    return RouterModel(RouterConfig(hidden_size=16, embed_size=12, top_k=10, width=8, depth=2, features=features)).eval()
+
+
+def inputs(n=5):
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(n, 16, generator=g), torch.randn(n, 12, generator=g), torch.randn(n, 10, generator=g)
+
+
+@pytest.mark.parametrize("features", [("hidden",), ("hidden", "token"), ("hidden", "token", "logits"), ("logits",)])
+def test_feature_switches_change_the_input_width(features):
+    m = make(features)
+    h, e, k = inputs()
+    out = m(h if "hidden" in features else None, e if "token" in features else None, k if "logits" in features else None)
+    assert out.shape == (5,)
+    widths = {"hidden": 16, "token": 12, "logits": 4 * 0 + m.cfg.logits_proj}
+    assert m.inp.in_features == sum(widths[f] for f in features)
+
+
+def test_bad_feature_names_are_refused():
+    with pytest.raises(R2RouteError, match="subset"):
+        RouterConfig(hidden_size=4, embed_size=4, features=("hidden", "attention"))
+
+
+def test_save_load_round_trip_gives_identical_scores(tmp_path):
+    m = make()
+    bundle = RouterBundle(m, threshold=0.3, pair={"slm": "a", "llm": "b", "tokenizer": "t"},
+                          curve=[{"threshold": 0.1, "llm_share": 0.4, "recall": 0.99}, {"threshold": 0.6, "llm_share": 0.1, "recall": 0.8}])
+    save_router(bundle, tmp_path / "r")
+    loaded = load_router(tmp_path / "r")
+    h, e, k = inputs()
+    with torch.no_grad():
+        assert torch.equal(m(h, e, k), loaded.model(h, e, k))
+    assert loaded.threshold == 0.3 and loaded.pair == bundle.pair
+    assert loaded.threshold_for_share(0.2) == 0.6
+    assert loaded.threshold_for_share(0.5) == 0.1
+    assert load_router(tmp_path / "r" / "router.json").threshold == 0.3
+
+
+def test_router_for_another_pair_is_refused(tmp_path):
+    bundle = RouterBundle(make(), pair={"slm": "a", "llm": "b", "tokenizer": "t"})
+    with pytest.raises(R2RouteError, match="trained for a → b"):
+        bundle.check_pair({"slm": "a", "llm": "c", "tokenizer": "t"})
+    bundle.check_pair({"slm": "a", "llm": "b", "tokenizer": "t"})
+
+
+def test_missing_and_corrupt_router_files(tmp_path):
+    with pytest.raises(R2RouteError, match="router not found"):
+        load_router(tmp_path / "nope")
+    save_router(RouterBundle(make()), tmp_path / "r")
+    (tmp_path / "r" / "router.safetensors").write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(R2RouteError, match="corrupt router weights"):
+        load_router(tmp_path / "r")
+    save_router(RouterBundle(make()), tmp_path / "r")
+    (tmp_path / "r" / "router.json").write_text("{not json")
+    with pytest.raises(R2RouteError, match="corrupt router config"):
+        load_router(tmp_path / "r")
+    save_router(RouterBundle(make()), tmp_path / "r")
+    meta = json.loads((tmp_path / "r" / "router.json").read_text())
+    meta["config"]["width"] = 9
+    (tmp_path / "r" / "router.json").write_text(json.dumps(meta))
+    with pytest.raises(R2RouteError, match="do not match its config"):
+        load_router(tmp_path / "r")
+    (tmp_path / "r" / "router.safetensors").unlink()
+    with pytest.raises(R2RouteError, match="router file missing"):
+        load_router(tmp_path / "r")
+
+
+def test_features():
+    logits = torch.tensor([[0.0, 0.0, 0.0, 0.0], [100.0, 0.0, 0.0, 0.0]])
+    ent = normalized_entropy(logits)
+    assert ent[0].item() == pytest.approx(1.0) and ent[1].item() == pytest.approx(0.0, abs=1e-6)
+    top = topk_logprobs(logits, 2)
+    assert top.shape == (2, 2) and torch.all(top[:, 0] >= top[:, 1])
+
+
+@pytest.mark.parametrize("kwargs, msg", [
+    ({"name": "magic"}, "unknown strategy"),
+    ({"name": "entropy", "threshold": 1.5}, r"--threshold must be in \[0, 1\]"),
+    ({"name": "random", "llm_share": -0.1}, r"--llm-share must be in \[0, 1\]"),
+    ({"name": "neural"}, "needs a trained router"),
+    ({"name": "entropy", "llm_share": 0.2}, "needs a calibrated router"),
+    ({"name": "random", "threshold": 0.2}, "takes --llm-share"),
+    ({"name": "entropy", "threshold": 0.2, "llm_share": 0.1}, "not both"),
+])
+def test_strategy_settings_are_checked(kwargs, msg):
+    with pytest.raises(R2RouteError, match=msg):
+        make_strategy(**kwargs)
+
+
+def test_neural_llm_share_uses_the_calibration_curve():
+    bundle = RouterBundle(make(), curve=[{"threshold": 0.2, "llm_share": 0.3, "recall": 1.0}, {"threshold": 0.7, "llm_share": 0.05, "recall": 0.7}])
+    assert make_strategy("neural", llm_share=0.1, router=bundle).threshold == 0.7
+    with pytest.raises(R2RouteError, match="no calibration curve"):
+        make_strategy("neural", llm_share=0.1, router=RouterBundle(make()))

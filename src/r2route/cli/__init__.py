@@ -10,6 +10,7 @@ from typer.exceptions import TyperException
 from ..errors import R2RouteError
 from .chat import chat
 from .generate import generate
+from .serve import serve
 
 app = typer.Typer(
     name="r2route",
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 app.command()(generate)
 app.command()(chat)
+app.command()(serve)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -102,6 +102,7 @@ class _Row:
     route_rng: torch.Generator
     t_submit: float
     stop_ids: frozenset[int]
+    strategy: Strategy
     by_llm: list[bool] = field(default_factory=list)
     t_first: float | None = None
     router_s: float = 0.0
@@ -145,8 +146,11 @@ class DecodeSession:
         self._router_timer = Timer(self.device)
 
     # --- requests in and out ---
-    def submit(self, rid, prompt_ids: list[int], gen: GenerationConfig) -> None:
-        """Queue a request; it joins the batch at the next step with a free slot."""
+    def submit(self, rid, prompt_ids: list[int], gen: GenerationConfig, strategy: Strategy | None = None) -> None:
+        """Queue a request; it joins the batch at the next step with a free slot.
+
+        ``strategy`` overrides the session's routing for this request alone (e.g. its own threshold).
+        """
         gen.validate()
         if not prompt_ids:
             raise R2RouteError("empty prompt")
@@ -160,7 +164,7 @@ class DecodeSession:
         route_rng = route_generator(gen.seed)
         detok = IncrementalDetokenizer(self.pair.tokenizer, prompt_ids, gen.stop)
         stop_ids = frozenset(gen.stop_token_ids) | (frozenset() if gen.ignore_eos else frozenset(self.eos))
-        self.queue.append(_Row(rid, gen, list(prompt_ids), len(prompt_ids), detok, sample_rng, route_rng, time.perf_counter(), stop_ids))
+        self.queue.append(_Row(rid, gen, list(prompt_ids), len(prompt_ids), detok, sample_rng, route_rng, time.perf_counter(), stop_ids, strategy or self.strategy))
         self.stats.requests += 1
 
     def cancel(self, rid) -> bool:
@@ -203,10 +207,7 @@ class DecodeSession:
         events: list[TokenEvent] = []
         running = [s for s in sorted(self.rows) if s not in self.waiting]
         if running:
-            t = time.perf_counter()
             events += self._slm_step(running)
-            if self.strategy.needs_slm:
-                self._slm_call_s = self._mean(self._slm_call_s, time.perf_counter() - t)
         if self.waiting and self._llm_due():
             t = time.perf_counter()
             events += self._llm_step(sorted(self.waiting))
@@ -243,27 +244,49 @@ class DecodeSession:
         return new if old == 0.0 else 0.9 * old + 0.1 * new
 
     def _slm_step(self, slots: list[int]) -> list[TokenEvent]:
-        rows = [self.rows[s] for s in slots]
-        if not self.strategy.needs_slm:
-            for s in slots:
+        for s in slots:  # rows whose strategy never uses the SLM go straight to the LLM
+            if not self.rows[s].strategy.needs_slm:
                 self.waiting[s] = self.stats.steps
+        slots = [s for s in slots if s not in self.waiting]
+        if not slots:
             return []
+        t0 = time.perf_counter()
+        rows = [self.rows[s] for s in slots]
         hidden, logits = self.slm.catch_up(slots, [r.tokens for r in rows])
         tokens = pick_tokens(logits, [r.gen.temperature for r in rows], [r.gen.top_p for r in rows], [r.sample_rng for r in rows])
-        before = self._router_timer.seconds
-        with self._router_timer:
-            view = StepView(logits, hidden, torch.tensor(tokens, device=self.device), self.embed, [r.route_rng for r in rows])
-            routed = self.strategy.decide(view)
-        share = (self._router_timer.seconds - before) / len(rows)
+        routed = self._route(rows, hidden, logits, tokens)
         now = time.perf_counter()
         events = []
         for slot, row, tok, to_llm in zip(slots, rows, tokens, routed):
-            row.router_s += share
             if to_llm:
                 self.waiting[slot] = self.stats.steps
             else:
                 events.append(self._append(slot, row, int(tok), False, now))
+        self._slm_call_s = self._mean(self._slm_call_s, time.perf_counter() - t0)
         return events
+
+    def _route(self, rows: list[_Row], hidden: torch.Tensor, logits: torch.Tensor, tokens: list[int]) -> list[bool]:
+        """Ask each row's strategy; rows sharing a strategy are decided in one call."""
+        before = self._router_timer.seconds
+        routed = [False] * len(rows)
+        with self._router_timer:
+            token_t = torch.tensor(tokens, device=self.device)
+            groups: dict[int, list[int]] = {}
+            for i, r in enumerate(rows):
+                groups.setdefault(id(r.strategy), []).append(i)
+            for idx in groups.values():
+                strat = rows[idx[0]].strategy
+                if len(idx) == len(rows):
+                    view = StepView(logits, hidden, token_t, self.embed, [r.route_rng for r in rows])
+                else:
+                    sel = torch.tensor(idx, device=self.device)
+                    view = StepView(logits[sel], hidden[sel], token_t[sel], self.embed, [rows[i].route_rng for i in idx])
+                for i, decision in zip(idx, strat.decide(view)):
+                    routed[i] = bool(decision)
+        share = (self._router_timer.seconds - before) / len(rows)
+        for r in rows:
+            r.router_s += share
+        return routed
 
     def _llm_step(self, slots: list[int]) -> list[TokenEvent]:
         rows = [self.rows[s] for s in slots]

@@ -1,0 +1,55 @@
+"""`r2route serve`: the OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from .. import defaults
+from ..errors import R2RouteError
+from .options import (
+    DeviceOpt, DtypeOpt, LlmOpt, PairOpt, RouterOpt, ShareOpt, SlmOpt, StrategyOpt, ThresholdOpt,
+    attach_strategy, build_pair, build_strategy,
+)
+
+
+def serve(
+    pair: PairOpt = defaults.PAIR,
+    slm: SlmOpt = None,
+    llm: LlmOpt = None,
+    router: RouterOpt = None,
+    strategy: StrategyOpt = None,
+    threshold: ThresholdOpt = None,
+    llm_share: ShareOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    api_key: Annotated[Optional[str], typer.Option("--api-key", help="Require Authorization: Bearer KEY.", envvar="R2ROUTE_API_KEY")] = None,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="Requests decoded together.")] = defaults.MAX_BATCH,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="max_tokens when a request gives none.")] = defaults.MAX_NEW_TOKENS,
+    max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", help="Largest request body accepted.")] = 1 << 20,
+    model_name: Annotated[str, typer.Option("--model-name", help="The model id clients send.")] = "r2route",
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
+) -> None:
+    """Serve the pair behind an OpenAI-compatible API (chat, completions, streaming, /metrics)."""
+    import uvicorn
+
+    from ..server import ServerConfig, create_app
+
+    if not (0 < port < 65536):
+        raise R2RouteError(f"--port must be in 1..65535, got {port}")
+    for name, value in (("--max-batch", max_batch), ("--max-tokens", max_tokens), ("--max-body-bytes", max_body_bytes)):
+        if value < 1:
+            raise R2RouteError(f"{name} must be ≥ 1, got {value}")
+    strat = build_strategy(strategy, router, threshold, llm_share)
+    mp = build_pair(pair, slm, llm, device, dtype)
+    attach_strategy(strat, mp)
+    cfg = ServerConfig(model_name=model_name, api_key=api_key, max_body_bytes=max_body_bytes, default_max_tokens=max_tokens, max_batch=max_batch)
+    app = create_app(mp, strat, cfg, router=getattr(strat, "bundle", None))
+    print(f"r2route: serving {model_name} ({mp.slm.name} → {mp.llm.name}, {strat.describe()}) on http://{host}:{port}/v1", file=sys.stderr, flush=True)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    except OSError as e:
+        raise R2RouteError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None

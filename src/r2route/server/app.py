@@ -1,0 +1,267 @@
+"""The OpenAI-compatible HTTP API over one routed pair.
+
+Errors are OpenAI-style JSON (``{"error": {"message", "type", "param", "code"}}``) with 4xx codes for
+anything the client sent wrong; a traceback never reaches the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import defaults
+from ..engine import GenerationConfig, encode_messages
+from ..engine.session import DecodeSession, Result, TokenEvent
+from ..errors import R2RouteError
+from ..pair.pair import ModelPair
+from ..router.io import RouterBundle
+from ..router.strategies import Strategy, make_strategy
+from .metrics import ServerMetrics
+from .schemas import ChatRequest, CompletionRequest, _Common
+from .worker import EngineWorker, Failure, Handle
+
+
+@dataclass
+class ServerConfig:
+    """Settings of one server."""
+
+    model_name: str = "r2route"
+    api_key: str | None = None
+    max_body_bytes: int = 1 << 20
+    default_max_tokens: int = defaults.MAX_NEW_TOKENS
+    max_batch: int = defaults.MAX_BATCH
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+
+
+def error_response(status: int, message: str, type_: str = "invalid_request_error", param=None, code=None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": type_, "param": param, "code": code}}, status_code=status)
+
+
+def create_app(pair: ModelPair, strategy: Strategy, cfg: ServerConfig, router: RouterBundle | None = None) -> FastAPI:
+    """Build the app; the decoding thread starts and stops with it."""
+    worker = EngineWorker(DecodeSession(pair, strategy, cfg.max_batch))
+    metrics = ServerMetrics()
+    created = int(time.time())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        worker.start()
+        yield
+        worker.stop()
+
+    app = FastAPI(title="r2route", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.worker, app.state.metrics = worker, metrics
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, e: ApiError):
+        return error_response(e.status, e.message, e.type, e.param, e.code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, e: StarletteHTTPException):
+        return error_response(e.status_code, str(e.detail), "invalid_request_error")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, e: Exception):
+        return error_response(500, f"internal error: {type(e).__name__}", "server_error")
+
+    def authorize(request: Request) -> None:
+        if cfg.api_key is None:
+            return
+        header = request.headers.get("authorization", "")
+        if not secrets.compare_digest(header.encode(), f"Bearer {cfg.api_key}".encode()):
+            raise ApiError(401, "invalid or missing API key (send Authorization: Bearer KEY)", "authentication_error", code="invalid_api_key")
+
+    async def read_json(request: Request) -> dict:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > cfg.max_body_bytes:
+            raise ApiError(413, f"request body over {cfg.max_body_bytes} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > cfg.max_body_bytes:
+                raise ApiError(413, f"request body over {cfg.max_body_bytes} bytes")
+        try:
+            data = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ApiError(400, f"request body is not valid JSON: {e}") from None
+        if not isinstance(data, dict):
+            raise ApiError(400, "request body must be a JSON object")
+        return data
+
+    def parse(model_cls, data: dict):
+        try:
+            req = model_cls.model_validate(data)
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = ".".join(str(x) for x in err["loc"]) or "body"
+            raise ApiError(400, f"{where}: {err['msg']}", param=where) from None
+        if req.model != cfg.model_name:
+            raise ApiError(400, f"unknown model {req.model!r}; this server serves {cfg.model_name!r}", param="model", code="model_not_found")
+        return req
+
+    def settings(req: _Common, prompt_len: int) -> tuple[GenerationConfig, Strategy | None]:
+        window = pair.context_window
+        if prompt_len >= window:
+            raise ApiError(400, f"prompt is {prompt_len} tokens; the context window is {window}", param="messages")
+        limit = min(req.limit() or cfg.default_max_tokens, window - prompt_len)
+        seed = req.seed if req.seed is not None else (0 if req.temperature == 0 else secrets.randbelow(2**31))
+        gen = GenerationConfig(max_new_tokens=limit, temperature=req.temperature, top_p=req.top_p, seed=seed, stop=req.stop_list())
+        strat = None
+        o = req.r2route
+        if o is not None and (o.strategy or o.threshold is not None or o.llm_share is not None):
+            try:
+                strat = make_strategy(o.strategy or strategy.name, o.threshold, o.llm_share, router=router)
+            except R2RouteError as e:
+                raise ApiError(400, str(e), param="r2route") from None
+        return gen, strat
+
+    def usage(res: Result) -> dict:
+        st = res.stats
+        return {
+            "prompt_tokens": st.prompt_tokens,
+            "completion_tokens": st.tokens,
+            "total_tokens": st.prompt_tokens + st.tokens,
+            "llm_tokens": st.llm_tokens,
+            "llm_share": st.llm_share,
+        }
+
+    async def collect(handle: Handle, request: Request) -> Result:
+        """Wait for a whole answer, stopping generation if the client leaves."""
+        while True:
+            try:
+                item = await asyncio.wait_for(handle.events.get(), timeout=0.25)
+            except asyncio.TimeoutError:
+                if await request.is_disconnected():
+                    worker.cancel(handle.rid)
+                    raise ApiError(499, "client closed the request")
+                continue
+            if isinstance(item, Result):
+                return item
+            if isinstance(item, Failure):
+                raise ApiError(500, item.message, "server_error")
+
+    def sse(obj) -> str:
+        return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
+
+    async def stream(handle: Handle, endpoint: str, rid: str, include_usage: bool):
+        chat = endpoint == "chat"
+        obj = "chat.completion.chunk" if chat else "text_completion"
+        head = {"id": rid, "object": obj, "created": int(time.time()), "model": cfg.model_name}
+
+        def choice(text: str | None, finish: str | None) -> dict:
+            if chat:
+                delta = {} if text is None else {"content": text}
+                return {"index": 0, "delta": delta, "finish_reason": finish}
+            return {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
+
+        done = False
+        metrics.in_flight.inc()
+        t0 = time.perf_counter()
+        try:
+            if chat:
+                yield sse({**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+            while True:
+                item = await handle.events.get()
+                if isinstance(item, TokenEvent):
+                    if item.text:
+                        yield sse({**head, "choices": [choice(item.text, None)]})
+                elif isinstance(item, Result):
+                    yield sse({**head, "choices": [choice(None, item.finish_reason)]})
+                    if include_usage:
+                        yield sse({**head, "choices": [], "usage": usage(item)})
+                    yield "data: [DONE]\n\n"
+                    done = True
+                    st = item.stats
+                    metrics.finished(endpoint, st.tokens, st.llm_tokens, st.prompt_tokens, time.perf_counter() - t0)
+                    metrics.requests.labels(endpoint, "200").inc()
+                    return
+                else:
+                    yield sse({"error": {"message": item.message, "type": "server_error", "param": None, "code": None}})
+                    done = True
+                    metrics.requests.labels(endpoint, "500").inc()
+                    return
+        finally:
+            metrics.in_flight.dec()
+            if not done:  # the client went away mid-stream: stop decoding its tokens
+                worker.cancel(handle.rid)
+                metrics.requests.labels(endpoint, "499").inc()
+
+    async def run(request: Request, endpoint: str, ids: list[int], req: _Common):
+        gen, strat = settings(req, len(ids))
+        handle = worker.submit(ids, gen, strat)
+        rid = f"{'chatcmpl' if endpoint == 'chat' else 'cmpl'}-{uuid.uuid4().hex[:24]}"
+        if req.stream:
+            include = bool(req.stream_options and req.stream_options.include_usage)
+            return StreamingResponse(stream(handle, endpoint, rid, include), media_type="text/event-stream")
+        metrics.in_flight.inc()
+        t0 = time.perf_counter()
+        try:
+            res = await collect(handle, request)
+        finally:
+            metrics.in_flight.dec()
+        st = res.stats
+        metrics.finished(endpoint, st.tokens, st.llm_tokens, st.prompt_tokens, time.perf_counter() - t0)
+        metrics.requests.labels(endpoint, "200").inc()
+        head = {"id": rid, "created": int(time.time()), "model": cfg.model_name, "usage": usage(res)}
+        if endpoint == "chat":
+            msg = {"role": "assistant", "content": res.text}
+            return {**head, "object": "chat.completion", "choices": [{"index": 0, "message": msg, "finish_reason": res.finish_reason}]}
+        return {**head, "object": "text_completion", "choices": [{"index": 0, "text": res.text, "finish_reason": res.finish_reason, "logprobs": None}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request):
+        authorize(request)
+        req: ChatRequest = parse(ChatRequest, await read_json(request))
+        try:
+            ids = encode_messages(pair.tokenizer, [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages])
+        except R2RouteError as e:
+            raise ApiError(400, str(e), param="messages") from None
+        return await run(request, "chat", ids, req)
+
+    @app.post("/v1/completions")
+    async def completions(request: Request):
+        authorize(request)
+        req: CompletionRequest = parse(CompletionRequest, await read_json(request))
+        if req.echo or req.logprobs:
+            raise ApiError(400, "echo and logprobs are not supported", param="echo" if req.echo else "logprobs")
+        if isinstance(req.prompt, str):
+            ids = list(pair.tokenizer(req.prompt, add_special_tokens=True)["input_ids"])
+        else:
+            vocab = pair.slm.model.get_input_embeddings().num_embeddings
+            if any(not (0 <= t < vocab) for t in req.prompt):
+                raise ApiError(400, f"prompt token ids must be in [0, {vocab})", param="prompt")
+            ids = list(req.prompt)
+        if not ids:
+            raise ApiError(400, "prompt is empty", param="prompt")
+        return await run(request, "completion", ids, req)
+
+    @app.get("/v1/models")
+    async def models(request: Request):
+        authorize(request)
+        return {"object": "list", "data": [{"id": cfg.model_name, "object": "model", "created": created, "owned_by": "r2route"}]}
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok", "model": cfg.model_name, "handoff": pair.handoff}
+
+    @app.get("/metrics")
+    async def prometheus(request: Request):
+        authorize(request)
+        return Response(metrics.render(worker.session), media_type="text/plain; version=0.0.4")
+
+    return app

@@ -83,3 +83,15 @@ def test_unknown_preset_and_missing_model():
         load_pair(PairConfig(pair="huge"))
     with pytest.raises(R2RouteError, match="name both models"):
         load_pair(PairConfig(pair=None, slm=None, llm=None))
+
+
+def test_sliding_window_models_are_capped_at_their_window(pair):
+    from transformers import MistralConfig, MistralForCausalLM
+
+    from r2route.pair.loading import LoadedModel
+
+    cfg = MistralConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        num_key_value_heads=1, max_position_embeddings=4096, sliding_window=512)
+    lm = LoadedModel("m", MistralForCausalLM(cfg), pair.tokenizer, count_params(MistralForCausalLM(cfg)))
+    assert lm.context_window == 512
+    assert pair.slm.context_window == 2048  # full attention: max_position_embeddings

@@ -12,7 +12,7 @@ from ..errors import R2RouteError
 from .generate import LLM_STYLE, format_stats
 from .options import (
     DeviceOpt, DtypeOpt, LlmOpt, MaxNewOpt, PairOpt, RouterOpt, SeedOpt, ShareOpt, SlmOpt, StrategyOpt,
-    TempOpt, ThresholdOpt, TopPOpt, attach_strategy, build_pair, build_strategy,
+    TempOpt, ThresholdOpt, TopPOpt, load_routed_pair,
 )
 
 HELP = "commands: /reset clears the conversation, /routing toggles colouring of LLM tokens, /exit quits"
@@ -42,9 +42,7 @@ def chat(
 
     gen = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
     gen.validate()
-    strat = build_strategy(strategy, router, threshold, llm_share)
-    mp = build_pair(pair, slm, llm, device, dtype)
-    attach_strategy(strat, mp)
+    mp, strat = load_routed_pair(pair, slm, llm, device, dtype, strategy, router, threshold, llm_share)
     if not getattr(mp.tokenizer, "chat_template", None):
         raise R2RouteError("this pair's tokenizer has no chat template; use `r2route generate --raw`")
     engine = Engine(mp, strat, max_batch=1)

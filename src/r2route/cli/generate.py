@@ -12,7 +12,7 @@ from .. import defaults
 from ..errors import R2RouteError
 from .options import (
     DeviceOpt, DtypeOpt, LlmOpt, MaxNewOpt, PairOpt, RouterOpt, SeedOpt, ShareOpt, SlmOpt, StrategyOpt,
-    TempOpt, ThresholdOpt, TopPOpt, attach_strategy, build_pair, build_strategy,
+    TempOpt, ThresholdOpt, TopPOpt, load_routed_pair,
 )
 
 LLM_STYLE = "bold magenta"
@@ -46,9 +46,7 @@ def generate(
         raise R2RouteError("empty prompt")
     gen = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed, stop=tuple(stop))
     gen.validate()
-    strat = build_strategy(strategy, router, threshold, llm_share)
-    mp = build_pair(pair, slm, llm, device, dtype)
-    attach_strategy(strat, mp)
+    mp, strat = load_routed_pair(pair, slm, llm, device, dtype, strategy, router, threshold, llm_share)
     ids = encode_prompt(mp.tokenizer, prompt, chat=not raw, system=system or None)
     engine = Engine(mp, strat, max_batch=1)
 

@@ -55,3 +55,11 @@ def attach_strategy(strategy, pair) -> None:
     if bundle is not None:
         bundle.check_pair(pair.identity())
         bundle.model.to(pair.device)
+
+
+def load_routed_pair(pair, slm, llm, device, dtype, strategy, router, threshold, llm_share):
+    """Validate the routing flags, then load the pair and attach the router: what every verb starts with."""
+    strat = build_strategy(strategy, router, threshold, llm_share)
+    mp = build_pair(pair, slm, llm, device, dtype)
+    attach_strategy(strat, mp)
+    return mp, strat

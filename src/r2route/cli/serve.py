@@ -11,7 +11,7 @@ from .. import defaults
 from ..errors import R2RouteError
 from .options import (
     DeviceOpt, DtypeOpt, LlmOpt, PairOpt, RouterOpt, ShareOpt, SlmOpt, StrategyOpt, ThresholdOpt,
-    attach_strategy, build_pair, build_strategy,
+    load_routed_pair,
 )
 
 
@@ -43,9 +43,7 @@ def serve(
     for name, value in (("--max-batch", max_batch), ("--max-tokens", max_tokens), ("--max-body-bytes", max_body_bytes)):
         if value < 1:
             raise R2RouteError(f"{name} must be ≥ 1, got {value}")
-    strat = build_strategy(strategy, router, threshold, llm_share)
-    mp = build_pair(pair, slm, llm, device, dtype)
-    attach_strategy(strat, mp)
+    mp, strat = load_routed_pair(pair, slm, llm, device, dtype, strategy, router, threshold, llm_share)
     cfg = ServerConfig(model_name=model_name, api_key=api_key, max_body_bytes=max_body_bytes, default_max_tokens=max_tokens, max_batch=max_batch)
     app = create_app(mp, strat, cfg, router=getattr(strat, "bundle", None))
     print(f"r2route: serving {model_name} ({mp.slm.name} → {mp.llm.name}, {strat.describe()}) on http://{host}:{port}/v1", file=sys.stderr, flush=True)

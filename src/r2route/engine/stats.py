@@ -8,8 +8,20 @@ from dataclasses import asdict, dataclass
 import torch
 
 
+class _Rates:
+    """LLM share and throughput, from ``tokens``, ``llm_tokens`` and ``seconds``."""
+
+    @property
+    def llm_share(self) -> float:
+        return self.llm_tokens / self.tokens if self.tokens else 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
 @dataclass
-class RequestStats:
+class RequestStats(_Rates):
     """Counts and times of one request. ``avg_params`` is R2R's average activated parameters."""
 
     tokens: int = 0
@@ -22,19 +34,11 @@ class RequestStats:
     llm_params: int = 0
 
     @property
-    def llm_share(self) -> float:
-        return self.llm_tokens / self.tokens if self.tokens else 0.0
-
-    @property
     def avg_params(self) -> float:
         """(n_slm·P_slm + n_llm·P_llm) / n over the generated tokens."""
         if not self.tokens:
             return 0.0
         return ((self.tokens - self.llm_tokens) * self.slm_params + self.llm_tokens * self.llm_params) / self.tokens
-
-    @property
-    def tokens_per_s(self) -> float:
-        return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -43,7 +47,7 @@ class RequestStats:
 
 
 @dataclass
-class BatchStats:
+class BatchStats(_Rates):
     """Totals over one call of the engine, including how hard each model worked."""
 
     requests: int = 0
@@ -56,14 +60,6 @@ class BatchStats:
     slm_tokens_fed: int = 0
     llm_tokens_fed: int = 0
     steps: int = 0
-
-    @property
-    def llm_share(self) -> float:
-        return self.llm_tokens / self.tokens if self.tokens else 0.0
-
-    @property
-    def tokens_per_s(self) -> float:
-        return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -75,7 +75,16 @@ class LoadedModel:
 
     @property
     def context_window(self) -> int:
-        return int(getattr(self.model.config, "max_position_embeddings", 0) or 1 << 30)
+        """Usable context. r2route's KV cache attends fully; for sliding-window layers that is
+        exact only within the window, so such a model's context is capped at its window."""
+        cfg = self.model.config
+        window = int(getattr(cfg, "max_position_embeddings", 0) or 1 << 30)
+        sliding = getattr(cfg, "sliding_window", None)
+        types = getattr(cfg, "layer_types", None) or []
+        uses_sliding = any("sliding" in t or "chunked" in t for t in types) if types else getattr(cfg, "use_sliding_window", True)
+        if sliding and uses_sliding:
+            window = min(window, int(sliding))
+        return window
 
     @property
     def weight_bytes(self) -> int:

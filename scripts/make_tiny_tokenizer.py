@@ -1,9 +1,13 @@
-"""Train the tiny pair's tokenizer: a byte-level BPE with a ChatML template.
+"""Train the tiny pairs' tokenizers, both with a ChatML template.
 
-The result is committed under src/r2route/assets/tiny_tokenizer/, so nothing trains at run time;
-this script documents how it was made and reproduces it:
+- ``--kind bytelevel`` (default): a GPT-2/Qwen-style byte-level BPE, 1,024 tokens → assets/tiny_tokenizer
+- ``--kind metaspace``: a SentencePiece/Llama-2-style BPE (spaces as ▁, byte fallback), 768 tokens
+  → assets/tiny_tokenizer_sp; the tiny cross-vocabulary pair's LLM uses it.
+
+The results are committed, so nothing trains at run time; this script documents how they were made:
 
     python scripts/make_tiny_tokenizer.py --data ../shared/data/gsm8k/train.jsonl
+    python scripts/make_tiny_tokenizer.py --kind metaspace --vocab-size 768
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 CHATML = (
@@ -24,9 +28,12 @@ CHATML = (
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", default="../shared/data/gsm8k/train.jsonl")
+    ap.add_argument("--kind", choices=("bytelevel", "metaspace"), default="bytelevel")
     ap.add_argument("--vocab-size", type=int, default=1024)
-    ap.add_argument("--out", default=str(Path(__file__).parents[1] / "src/r2route/assets/tiny_tokenizer"))
+    ap.add_argument("--out")
     args = ap.parse_args()
+    assets = Path(__file__).parents[1] / "src/r2route/assets"
+    out_dir = args.out or str(assets / ("tiny_tokenizer" if args.kind == "bytelevel" else "tiny_tokenizer_sp"))
 
     texts = []
     with open(args.data, encoding="utf-8") as f:
@@ -34,18 +41,28 @@ def main() -> None:
             rec = json.loads(line)
             texts += [rec["question"], rec["answer"]]
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=args.vocab_size,
-        special_tokens=SPECIAL,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
+    if args.kind == "bytelevel":
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        alphabet = pre_tokenizers.ByteLevel.alphabet()
+    else:
+        tok = Tokenizer(models.BPE(byte_fallback=True, unk_token=None, fuse_unk=False))
+        tok.normalizer = normalizers.NFC()
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+        tok.decoder = decoders.Sequence([
+            decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(content=" ", left=1, right=0),
+        ])
+        alphabet = []
+    specials = SPECIAL + ([f"<0x{b:02X}>" for b in range(256)] if args.kind == "metaspace" else [])
+    trainer = trainers.BpeTrainer(vocab_size=args.vocab_size, special_tokens=specials, initial_alphabet=alphabet, show_progress=False)
     tok.train_from_iterator(texts, trainer=trainer)
+    if args.kind == "metaspace":  # byte tokens are ordinary vocabulary, not special tokens
+        data = json.loads(tok.to_str())
+        data["added_tokens"] = [t for t in data["added_tokens"] if t["content"] in SPECIAL]
+        tok = Tokenizer.from_str(json.dumps(data))
 
-    out = Path(args.out)
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tok.save(str(out / "tokenizer.json"))
     config = {

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from r2route.engine import Engine, GenerationConfig
-from r2route.engine.session import route_generator
+from r2route.engine.request import route_generator
 from r2route.router import RouterBundle, RouterConfig, RouterModel, make_strategy
 
 N = 40
@@ -147,7 +147,7 @@ def test_stops_on_stop_ids_max_tokens_and_stop_strings(pair, prompts):
 def test_eos_ends_a_request_unless_ignored(pair, prompts):
     """Make EOS the SLM's certain choice with a hook on its LM head, then check both behaviours."""
     eos = pair.tokenizer.eos_token_id
-    assert eos in pair.eos_token_ids
+    assert eos in pair.eos_token_ids()
 
     def push_eos(module, inputs, output):
         output[..., eos] += 100.0

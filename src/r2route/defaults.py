@@ -49,3 +49,10 @@ CALL_COST_TOKENS_CUDA = 256.0
 LLM_WAIT_FRACTION = None  # a fixed fraction of the batch instead of k*, e.g. 0.5; 0 = never wait
 LLM_MAX_WAIT = 16
 LLM_SHARE_PRIOR = 0.15  # r before any token is seen (the paper's share)
+
+# --- llama.cpp backend ---
+# KV cache positions per batch slot. All slots share one buffer (kv_unified), sized slots × this:
+# 2,048 positions of Qwen2.5-1.5B's f16 cache are ~57 MB per slot.
+LLAMACPP_CTX_PER_SLOT = 2048
+LLAMACPP_BATCH = 512  # tokens per llama_decode call (a longer catch-up is split)
+LLAMACPP_KV_TYPE = "f16"  # f32 doubles the cache but matches transformers to ~1e-5 (the tests use it)

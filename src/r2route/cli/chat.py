@@ -11,8 +11,8 @@ from .. import defaults
 from ..errors import R2RouteError
 from .generate import LLM_STYLE, format_stats
 from .options import (
-    DeviceOpt, DtypeOpt, LlmOpt, MaxNewOpt, PairOpt, RouterOpt, SeedOpt, ShareOpt, SlmOpt, StrategyOpt,
-    TempOpt, ThresholdOpt, TopPOpt, load_routed_pair,
+    DeviceOpt, DtypeOpt, LlmKeyOpt, LlmModelOpt, LlmOpt, LlmParamsOpt, LlmTokOpt, LlmUrlOpt, MaxNewOpt, PairOpt, RouterOpt, SeedOpt, ShareOpt, SlmOpt, StrategyOpt,
+    TempOpt, ThresholdOpt, TopPOpt, load_routed_pair, pair_config,
 )
 
 HELP = "commands: /reset clears the conversation, /routing toggles colouring of LLM tokens, /exit quits"
@@ -22,6 +22,11 @@ def chat(
     pair: PairOpt = defaults.PAIR,
     slm: SlmOpt = None,
     llm: LlmOpt = None,
+    llm_url: LlmUrlOpt = None,
+    llm_model: LlmModelOpt = None,
+    llm_tokenizer: LlmTokOpt = None,
+    llm_api_key: LlmKeyOpt = None,
+    llm_params: LlmParamsOpt = 0.0,
     router: RouterOpt = None,
     strategy: StrategyOpt = None,
     threshold: ThresholdOpt = None,
@@ -38,11 +43,12 @@ def chat(
     """Chat with the pair; each reply shows how much of it the LLM wrote."""
     from rich.console import Console
 
-    from ..engine import Engine, GenerationConfig, encode_messages
+    from ..engine import Engine, GenerationConfig, PairPrompt
 
     gen = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
     gen.validate()
-    mp, strat = load_routed_pair(pair, slm, llm, device, dtype, strategy, router, threshold, llm_share)
+    cfg = pair_config(pair, slm, llm, device, dtype, llm_url, llm_model, llm_tokenizer, llm_api_key, llm_params)
+    mp, strat = load_routed_pair(cfg, strategy, router, threshold, llm_share)
     if not getattr(mp.tokenizer, "chat_template", None):
         raise R2RouteError("this pair's tokenizer has no chat template; use `r2route generate --raw`")
     engine = Engine(mp, strat, max_batch=1)
@@ -70,13 +76,16 @@ def chat(
             err.print(f"(routing colours {'on' if show_routing else 'off'})")
             continue
         messages.append({"role": "user", "content": text})
-        ids = encode_messages(mp.tokenizer, messages)
-        while len(ids) + 1 >= mp.context_window and len(messages) > len(base) + 1:
+        def size(p) -> int:
+            return len(p.slm) if isinstance(p, PairPrompt) else len(p)
+
+        ids = mp.encode(messages=messages)
+        while size(ids) + 1 >= mp.context_window and len(messages) > len(base) + 1:
             messages = base + messages[len(base) + 2 :]  # forget the oldest exchange
-            ids = encode_messages(mp.tokenizer, messages)
-        if len(ids) + 1 >= mp.context_window:
+            ids = mp.encode(messages=messages)
+        if size(ids) + 1 >= mp.context_window:
             messages.pop()
-            err.print(f"(message too long: {len(ids)} tokens; the context window is {mp.context_window})")
+            err.print(f"(message too long: {size(ids)} tokens; the context window is {mp.context_window})")
             continue
         out: dict = {}
         for ev in engine.stream([ids], gen, out):

@@ -11,8 +11,8 @@ import typer
 from .. import defaults
 from ..errors import R2RouteError
 from .options import (
-    DeviceOpt, DtypeOpt, LlmOpt, MaxNewOpt, PairOpt, RouterOpt, SeedOpt, ShareOpt, SlmOpt, StrategyOpt,
-    TempOpt, ThresholdOpt, TopPOpt, load_routed_pair,
+    DeviceOpt, DtypeOpt, LlmKeyOpt, LlmModelOpt, LlmOpt, LlmParamsOpt, LlmTokOpt, LlmUrlOpt, MaxNewOpt, PairOpt, RouterOpt, SeedOpt, ShareOpt, SlmOpt, StrategyOpt,
+    TempOpt, ThresholdOpt, TopPOpt, load_routed_pair, pair_config,
 )
 
 LLM_STYLE = "bold magenta"
@@ -23,6 +23,11 @@ def generate(
     pair: PairOpt = defaults.PAIR,
     slm: SlmOpt = None,
     llm: LlmOpt = None,
+    llm_url: LlmUrlOpt = None,
+    llm_model: LlmModelOpt = None,
+    llm_tokenizer: LlmTokOpt = None,
+    llm_api_key: LlmKeyOpt = None,
+    llm_params: LlmParamsOpt = 0.0,
     router: RouterOpt = None,
     strategy: StrategyOpt = None,
     threshold: ThresholdOpt = None,
@@ -40,14 +45,15 @@ def generate(
     show_routing: Annotated[bool, typer.Option("--show-routing", help="Colour the tokens the LLM wrote.")] = False,
 ) -> None:
     """Generate a reply: the SLM writes, the routed tokens come from the LLM."""
-    from ..engine import Engine, GenerationConfig, encode_prompt
+    from ..engine import Engine, GenerationConfig
 
     if not prompt.strip():
         raise R2RouteError("empty prompt")
     gen = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed, stop=tuple(stop))
     gen.validate()
-    mp, strat = load_routed_pair(pair, slm, llm, device, dtype, strategy, router, threshold, llm_share)
-    ids = encode_prompt(mp.tokenizer, prompt, chat=not raw, system=system or None)
+    cfg = pair_config(pair, slm, llm, device, dtype, llm_url, llm_model, llm_tokenizer, llm_api_key, llm_params)
+    mp, strat = load_routed_pair(cfg, strategy, router, threshold, llm_share)
+    ids = mp.encode(prompt, chat=not raw, system=system or None)
     engine = Engine(mp, strat, max_batch=1)
 
     out: dict = {}

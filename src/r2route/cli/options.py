@@ -14,6 +14,11 @@ SlmOpt = Annotated[Optional[str], typer.Option("--slm", help="Small model: hub i
 LlmOpt = Annotated[Optional[str], typer.Option("--llm", help="Large model: hub id, local directory or .gguf file.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda[:N].")]
 DtypeOpt = Annotated[str, typer.Option("--dtype", help="auto (fp32 on CPU, bf16 on CUDA), float32, bfloat16, float16.")]
+LlmUrlOpt = Annotated[Optional[str], typer.Option("--llm-url", help="An OpenAI-compatible server for the LLM, e.g. http://host:8000/v1 (vLLM, SGLang, llama.cpp).")]
+LlmModelOpt = Annotated[Optional[str], typer.Option("--llm-model", help="The model name on --llm-url (default: the first it lists).")]
+LlmTokOpt = Annotated[Optional[str], typer.Option("--llm-tokenizer", help="Tokenizer (hub id or dir) whose chat template the remote LLM expects (default: the SLM's).")]
+LlmKeyOpt = Annotated[Optional[str], typer.Option("--llm-api-key", envvar="R2ROUTE_LLM_API_KEY", help="API key for --llm-url.")]
+LlmParamsOpt = Annotated[float, typer.Option("--llm-params", help="The remote LLM's parameter count in billions, for average activated parameters.")]
 RouterOpt = Annotated[Optional[str], typer.Option("--router", help="Router directory (router.json + router.safetensors), or 'none'.")]
 StrategyOpt = Annotated[Optional[str], typer.Option("--strategy", help="slm, llm, neural, entropy or random (default: neural with --router, else entropy).")]
 ThresholdOpt = Annotated[Optional[float], typer.Option("--threshold", help="Routing threshold in [0, 1] (router probability, or normalised SLM entropy).")]
@@ -24,14 +29,24 @@ TopPOpt = Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass."
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for sampling and random routing.")]
 
 
-def build_pair(pair: str, slm: str | None, llm: str | None, device: str, dtype: str):
+def pair_config(pair, slm, llm, device, dtype, llm_url=None, llm_model=None, llm_tokenizer=None, llm_api_key=None, llm_params=0.0):
+    """The CLI's model flags as a PairConfig (a remote LLM's size is given in billions)."""
+    from ..pair import PairConfig
+
+    if llm_params < 0:
+        raise R2RouteError(f"--llm-params must be ≥ 0, got {llm_params}")
+    return PairConfig(pair=pair, slm=slm, llm=llm, device=device, dtype=dtype, llm_url=llm_url, llm_model=llm_model,
+                      llm_tokenizer=llm_tokenizer, llm_api_key=llm_api_key, llm_params=int(llm_params * 1e9))
+
+
+def build_pair(cfg):
     """Load the pair, showing a spinner on stderr while weights load."""
     from rich.console import Console
 
-    from ..pair import PairConfig, load_pair
+    from ..pair import load_pair
 
     with Console(stderr=True).status("loading models…", spinner="dots"):
-        return load_pair(PairConfig(pair=pair, slm=slm, llm=llm, device=device, dtype=dtype))
+        return load_pair(cfg)
 
 
 def build_strategy(strategy: str | None, router: str | None, threshold: float | None, llm_share: float | None):
@@ -57,9 +72,9 @@ def attach_strategy(strategy, pair) -> None:
         bundle.model.to(pair.device)
 
 
-def load_routed_pair(pair, slm, llm, device, dtype, strategy, router, threshold, llm_share):
+def load_routed_pair(cfg, strategy, router, threshold, llm_share):
     """Validate the routing flags, then load the pair and attach the router: what every verb starts with."""
     strat = build_strategy(strategy, router, threshold, llm_share)
-    mp = build_pair(pair, slm, llm, device, dtype)
+    mp = build_pair(cfg)
     attach_strategy(strat, mp)
     return mp, strat

@@ -10,8 +10,8 @@ import typer
 from .. import defaults
 from ..errors import R2RouteError
 from .options import (
-    DeviceOpt, DtypeOpt, LlmOpt, PairOpt, RouterOpt, ShareOpt, SlmOpt, StrategyOpt, ThresholdOpt,
-    load_routed_pair,
+    DeviceOpt, DtypeOpt, LlmKeyOpt, LlmModelOpt, LlmOpt, LlmParamsOpt, LlmTokOpt, LlmUrlOpt, PairOpt, RouterOpt, ShareOpt, SlmOpt, StrategyOpt, ThresholdOpt,
+    load_routed_pair, pair_config,
 )
 
 
@@ -19,6 +19,11 @@ def serve(
     pair: PairOpt = defaults.PAIR,
     slm: SlmOpt = None,
     llm: LlmOpt = None,
+    llm_url: LlmUrlOpt = None,
+    llm_model: LlmModelOpt = None,
+    llm_tokenizer: LlmTokOpt = None,
+    llm_api_key: LlmKeyOpt = None,
+    llm_params: LlmParamsOpt = 0.0,
     router: RouterOpt = None,
     strategy: StrategyOpt = None,
     threshold: ThresholdOpt = None,
@@ -43,7 +48,8 @@ def serve(
     for name, value in (("--max-batch", max_batch), ("--max-tokens", max_tokens), ("--max-body-bytes", max_body_bytes)):
         if value < 1:
             raise R2RouteError(f"{name} must be ≥ 1, got {value}")
-    mp, strat = load_routed_pair(pair, slm, llm, device, dtype, strategy, router, threshold, llm_share)
+    cfg = pair_config(pair, slm, llm, device, dtype, llm_url, llm_model, llm_tokenizer, llm_api_key, llm_params)
+    mp, strat = load_routed_pair(cfg, strategy, router, threshold, llm_share)
     cfg = ServerConfig(model_name=model_name, api_key=api_key, max_body_bytes=max_body_bytes, default_max_tokens=max_tokens, max_batch=max_batch)
     app = create_app(mp, strat, cfg, router=getattr(strat, "bundle", None))
     print(f"r2route: serving {model_name} ({mp.slm.name} → {mp.llm.name}, {strat.describe()}) on http://{host}:{port}/v1", file=sys.stderr, flush=True)

@@ -1,11 +1,12 @@
 """Mixed decoding: ragged KV caches, the per-step routing loop, streaming text."""
 
 from .engine import Engine
-from .prompts import encode_messages, encode_prompt
-from .session import DecodeSession, GenerationConfig, Result, TokenEvent
+from .prompts import encode_messages, encode_prompt, render_messages
+from .request import GenerationConfig, PairPrompt, Result, TokenEvent
+from .session import DecodeSession
 from .stats import BatchStats, RequestStats
 
 __all__ = [
-    "BatchStats", "DecodeSession", "Engine", "GenerationConfig", "RequestStats", "Result", "TokenEvent",
-    "encode_messages", "encode_prompt",
+    "BatchStats", "DecodeSession", "Engine", "GenerationConfig", "PairPrompt", "RequestStats", "Result", "TokenEvent",
+    "encode_messages", "encode_prompt", "render_messages",
 ]

@@ -1,8 +1,10 @@
-"""Incremental detokenization and stop strings, so text can stream as tokens arrive.
+"""From tokens to streamed text: per-model incremental decoding, then one text stream per request.
 
-Byte-level tokenizers split multi-byte characters across tokens; text is released only once it
-no longer ends in a replacement character. Text that could still become a stop string is held back
-until it cannot.
+:class:`TokenReader` turns one model's appended tokens into text deltas. Byte-level tokenizers split
+multi-byte characters across tokens, so text is released only once it no longer ends in a
+replacement character; the tokens still holding an unfinished character are ``pending``.
+:class:`TextStream` accumulates a request's text, ends it at a stop string, and holds back text that
+could still become one.
 """
 
 from __future__ import annotations
@@ -10,46 +12,71 @@ from __future__ import annotations
 REPLACEMENT = "\ufffd"
 
 
-class IncrementalDetokenizer:
-    """Turns a growing token list into text deltas, honouring stop strings."""
+class TokenReader:
+    """Incremental detokenizer of one token sequence."""
 
-    def __init__(self, tokenizer, prompt_ids: list[int], stop: tuple[str, ...] = ()):
+    def __init__(self, tokenizer, context_ids: list[int]):
         self.tok = tokenizer
-        self.ids: list[int] = list(prompt_ids[-4:])  # a little context: leading spaces decode right
+        self.ids: list[int] = list(context_ids[-4:])  # a little context: leading spaces decode right
         self.prefix = 0
         self.read = len(self.ids)
-        self.stop = tuple(s for s in stop if s)
-        self.hold = max((len(s) for s in self.stop), default=1) - 1
-        self.text = ""  # all decoded text so far (stop-truncated once stopped)
-        self.emitted = 0  # characters of self.text already handed out
-        self.stopped = False
 
     def _decode(self, ids: list[int]) -> str:
         return self.tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
     def add(self, token: int) -> str:
-        """Append one token; return the text that is now final (may be empty)."""
-        if self.stopped:
-            return ""
+        """Append one token; return the text that is now complete (may be empty)."""
         self.ids.append(token)
         before = self._decode(self.ids[self.prefix : self.read])
         after = self._decode(self.ids[self.prefix :])
         if len(after) > len(before) and not after.endswith(REPLACEMENT):
-            self.text += after[len(before) :]
             self.prefix, self.read = self.read, len(self.ids)
-        return self._release(final=False)
+            return after[len(before) :]
+        return ""
 
-    def finish(self) -> str:
-        """Flush whatever is left (an incomplete character decodes as U+FFFD)."""
-        if not self.stopped and self.read < len(self.ids):
-            before = self._decode(self.ids[self.prefix : self.read])
-            self.text += self._decode(self.ids[self.prefix :])[len(before) :]
-            self.read = len(self.ids)
+    @property
+    def pending(self) -> int:
+        """Trailing tokens whose text is not complete yet."""
+        return len(self.ids) - self.read
+
+    def flush(self) -> str:
+        """Whatever is left (an unfinished character decodes as U+FFFD)."""
+        if not self.pending:
+            return ""
+        before = self._decode(self.ids[self.prefix : self.read])
+        out = self._decode(self.ids[self.prefix :])[len(before) :]
+        self.prefix = self.read = len(self.ids)
+        return out
+
+
+class TextStream:
+    """A request's text: grows by deltas, stops at the first stop string, streams what is final."""
+
+    def __init__(self, stop: tuple[str, ...] = ()):
+        self.stop = tuple(s for s in stop if s)
+        self.hold = max((len(s) for s in self.stop), default=1) - 1
+        self.text = ""  # all text so far (cut at the stop string once stopped)
+        self.emitted = 0
+        self.stopped = False
+
+    def add(self, delta: str) -> str:
+        """Append text; return what can be streamed now."""
+        if self.stopped or not delta:
+            return ""
+        self.text += delta
+        self._check_stop()
+        end = len(self.text) if self.stopped else max(self.emitted, len(self.text) - self.hold)
+        return self._release(end)
+
+    def finish(self, tail: str = "") -> str:
+        """Append a last piece and release everything."""
+        if tail and not self.stopped:
+            self.text += tail
             self._check_stop()
-        return self._release(final=True)
+        return self._release(len(self.text))
 
     def _check_stop(self) -> None:
-        if not self.stop or self.stopped:
+        if not self.stop:
             return
         start = max(0, self.emitted - self.hold)
         hits = [i for i in (self.text.find(s, start) for s in self.stop) if i >= 0]
@@ -57,9 +84,7 @@ class IncrementalDetokenizer:
             self.text = self.text[: min(hits)]
             self.stopped = True
 
-    def _release(self, final: bool) -> str:
-        self._check_stop()
-        end = len(self.text) if (final or self.stopped) else max(self.emitted, len(self.text) - self.hold)
+    def _release(self, end: int) -> str:
         out = self.text[self.emitted : end]
-        self.emitted = end
+        self.emitted = max(self.emitted, end)
         return out

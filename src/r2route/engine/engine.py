@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from .. import defaults
 from ..pair.pair import ModelPair
 from ..router.strategies import Strategy
-from .session import DecodeSession, GenerationConfig, Result, TokenEvent
+from .request import GenerationConfig, PairPrompt, Result, TokenEvent
+from .session import DecodeSession
 from .stats import BatchStats
 
 
@@ -28,7 +29,7 @@ class Engine:
         """A fresh live batch (fresh KV caches)."""
         return DecodeSession(self.pair, self.strategy, self.max_batch)
 
-    def stream(self, prompts: list[list[int]], gen: GenerationConfig | list[GenerationConfig], results: dict | None = None) -> Iterator[TokenEvent]:
+    def stream(self, prompts: list[list[int] | PairPrompt], gen: GenerationConfig | list[GenerationConfig], results: dict | None = None) -> Iterator[TokenEvent]:
         """Yield token events as they are produced; request ids are prompt indices.
 
         Pass a dict as ``results`` to receive each finished :class:`Result` (keyed by index) and,
@@ -46,7 +47,7 @@ class Engine:
             results.update(sess.finished)
             results["batch"] = sess.stats
 
-    def generate(self, prompts: list[list[int]], gen: GenerationConfig | list[GenerationConfig] | None = None) -> tuple[list[Result], BatchStats]:
+    def generate(self, prompts: list[list[int] | PairPrompt], gen: GenerationConfig | list[GenerationConfig] | None = None) -> tuple[list[Result], BatchStats]:
         """Decode all prompts to completion; results in prompt order."""
         out: dict = {}
         for _ in self.stream(prompts, gen or GenerationConfig(), out):

@@ -21,3 +21,10 @@ def encode_messages(tokenizer, messages: list[dict]) -> list[int]:
         raise R2RouteError("this tokenizer has no chat template; use a plain prompt")
     ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
     return list(ids)
+
+
+def render_messages(tokenizer, messages: list[dict]) -> str:
+    """The chat template's text for a conversation awaiting the assistant (for a remote LLM)."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise R2RouteError("this tokenizer has no chat template; use a plain prompt")
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)

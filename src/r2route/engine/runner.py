@@ -46,6 +46,10 @@ class ModelRunner:
     def reset(self, slot: int) -> None:
         self.cache.reset(slot)
 
+    def truncate(self, slot: int, length: int) -> None:
+        """Forget all but the first ``length`` cached tokens of ``slot`` (after a re-tokenization)."""
+        self.cache.truncate(slot, length)
+
     @torch.inference_mode()
     def catch_up(self, slots: list[int], seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Feed ``seqs[i][seen(slots[i]):]`` to each slot; return last hidden [n, d] and logits [n, V] (float32)."""

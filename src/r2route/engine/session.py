@@ -2,14 +2,13 @@
 
 One :class:`DecodeSession` holds up to ``max_batch`` rows in slots. Each :meth:`step`:
 
-1. the SLM catches up on each active row (one new token each; a whole prompt for a new row) and
-   proposes the next token;
+1. the SLM catches up on each running row (one new token each; a whole prompt for a new row;
+   under text handoff, first the LLM's new text, spliced in) and proposes the next token;
 2. the strategy decides, row by row, whether that token goes to the LLM;
-3. a routed row waits; once enough rows wait (the cost-optimal number, see
-   ``defaults.LLM_WAIT_FRACTION``; or no row is left for the SLM; or one has waited ``max_wait``
-   steps) the LLM runs on exactly the waiting rows,
-   each first catching its KV cache up on every token since its last call, and its token replaces
-   the SLM's. The SLM never saw the rejected token, so nothing needs rolling back.
+3. a routed row waits; once enough rows wait (the cost-optimal number, see :mod:`.waiting`; or
+   no row is left for the SLM; or one has waited ``max_wait`` steps) the LLM runs on exactly the
+   waiting rows, each first catching its KV cache up on everything since its last call, and its
+   token replaces the SLM's. The SLM never saw the rejected token, so nothing needs rolling back.
 
 Waiting turns many one-row LLM calls into few multi-row ones: under batching an LLM call costs
 about the same for one row as for eight. Rows are independent: a row's tokens do not depend on
@@ -20,7 +19,6 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass, field
 
 import torch
 
@@ -28,85 +26,14 @@ from .. import defaults
 from ..errors import R2RouteError
 from ..pair.pair import ModelPair
 from ..router.strategies import StepView, Strategy
-from .detokenize import IncrementalDetokenizer
-from .runner import ModelRunner
+from .detokenize import TextStream, TokenReader
+from .request import GenerationConfig, PairPrompt, Result, TokenEvent, route_generator
+from .row import Row
 from .sampling import pick_tokens
-from .waiting import optimal_wait
 from .stats import BatchStats, RequestStats, Timer
+from .waiting import optimal_wait
 
-
-def route_generator(seed: int) -> torch.Generator:
-    """The CPU generator that random routing draws from for a request with ``seed``.
-
-    Offset from the sampling seed so routing and sampling are separate streams.
-    """
-    g = torch.Generator()
-    g.manual_seed(seed + 0x5EED)
-    return g
-
-
-@dataclass
-class GenerationConfig:
-    """Per-request decoding settings."""
-
-    max_new_tokens: int = defaults.MAX_NEW_TOKENS
-    temperature: float = defaults.TEMPERATURE
-    top_p: float = defaults.TOP_P
-    seed: int = defaults.SEED
-    stop: tuple[str, ...] = ()
-    stop_token_ids: tuple[int, ...] = ()  # end the request on these ids too (as EOS does)
-    ignore_eos: bool = False  # benchmarks: fixed-length outputs
-
-    def validate(self) -> None:
-        if self.max_new_tokens <= 0:
-            raise R2RouteError(f"max new tokens must be ≥ 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise R2RouteError(f"temperature must be ≥ 0, got {self.temperature}")
-        if not (0.0 < self.top_p <= 1.0):
-            raise R2RouteError(f"top_p must be in (0, 1], got {self.top_p}")
-
-
-@dataclass
-class TokenEvent:
-    """One token of one request, with the text it completed (possibly empty)."""
-
-    request: object
-    token: int
-    by_llm: bool
-    text: str
-    done: bool = False
-    finish_reason: str | None = None
-
-
-@dataclass
-class Result:
-    """A finished request."""
-
-    request: object
-    prompt_ids: list[int]
-    token_ids: list[int]
-    by_llm: list[bool]
-    text: str
-    finish_reason: str
-    stats: RequestStats
-
-
-@dataclass
-class _Row:
-    rid: object
-    gen: GenerationConfig
-    tokens: list[int]
-    n_prompt: int
-    detok: IncrementalDetokenizer
-    sample_rng: torch.Generator | None
-    route_rng: torch.Generator
-    t_submit: float
-    stop_ids: frozenset[int]
-    strategy: Strategy
-    by_llm: list[bool] = field(default_factory=list)
-    t_first: float | None = None
-    router_s: float = 0.0
-    slot: int = -1
+__all__ = ["DecodeSession", "GenerationConfig", "PairPrompt", "Result", "TokenEvent", "route_generator"]
 
 
 class DecodeSession:
@@ -123,48 +50,71 @@ class DecodeSession:
         if max_batch < 1:
             raise R2RouteError(f"max batch must be ≥ 1, got {max_batch}")
         self.pair = pair
-        self.wait_fraction = wait_fraction
-        self.max_wait = max_wait
-        self.waiting: dict[int, int] = {}  # slot → step at which it was routed (its token pending the LLM)
         self.strategy = strategy
         self.max_batch = max_batch
-        pad = pair.tokenizer.pad_token_id if pair.tokenizer.pad_token_id is not None else 0
+        self.wait_fraction = wait_fraction
+        self.max_wait = max_wait
+        self.text_handoff = pair.handoff == "text"
         self.device = pair.device
         call_cost = defaults.CALL_COST_TOKENS_CUDA if self.device.type == "cuda" else defaults.CALL_COST_TOKENS_CPU
-        self.slm = ModelRunner(pair.slm, max_batch, pad, call_cost)
-        self.llm = ModelRunner(pair.llm, max_batch, pad, call_cost)
-        self.eos = pair.eos_token_ids
-        self.vocab = min(pair.slm.model.get_input_embeddings().num_embeddings, pair.llm.model.get_input_embeddings().num_embeddings)
-        self.embed = pair.slm.model.get_input_embeddings()
+        self.slm = pair.slm.make_runner(max_batch, call_cost)
+        self.remote = pair.llm if pair.llm_is_remote else None
+        self.llm = None if self.remote else pair.llm.make_runner(max_batch, call_cost)
+        self.tokenizers = {"slm": pair.slm.tokenizer, "llm": pair.llm.tokenizer}
+        self.windows = {"slm": pair.slm.context_window, "llm": pair.llm.context_window}
+        self.embed = pair.slm.embed
+        # Under token handoff the LLM's logits past the shared vocabulary are padding rows.
+        self.llm_vocab = None if self.text_handoff else min(pair.slm.vocab_size, pair.llm.vocab_size)
         self.free = list(range(max_batch))
-        self.queue: deque[_Row] = deque()
-        self.rows: dict[int, _Row] = {}  # slot → row
-        self.stats = BatchStats()
-        self._slm_call_s = 0.0  # running means of one SLM step and one LLM call, for k*
-        self._llm_call_s = 0.0
+        self.queue: deque[Row] = deque()
+        self.rows: dict[int, Row] = {}  # slot → row
+        self.waiting: dict[int, int] = {}  # slot → step at which it was routed (its token pending the LLM)
         self.finished: dict[object, Result] = {}  # rid → result, until the caller pops it
+        self.stats = BatchStats()
         self._router_timer = Timer(self.device)
+        self._slm_call_s = 0.0  # running means of one SLM step and one LLM call, for the waiting policy
+        self._llm_call_s = 0.0
 
     # --- requests in and out ---
-    def submit(self, rid, prompt_ids: list[int], gen: GenerationConfig, strategy: Strategy | None = None) -> None:
+    def submit(self, rid, prompt: list[int] | PairPrompt, gen: GenerationConfig, strategy: Strategy | None = None) -> None:
         """Queue a request; it joins the batch at the next step with a free slot.
 
-        ``strategy`` overrides the session's routing for this request alone (e.g. its own threshold).
+        ``prompt`` is a list of token ids under token handoff, else a :class:`PairPrompt`.
+        ``strategy`` overrides the session's routing for this request alone.
         """
         gen.validate()
-        if not prompt_ids:
+        if not isinstance(prompt, PairPrompt):
+            if self.text_handoff:
+                raise ValueError("this pair's models do not share a tokenizer: give a PairPrompt (see ModelPair.encode)")
+            prompt = PairPrompt(list(prompt), list(prompt))
+        if not prompt.slm or not prompt.llm:
             raise R2RouteError("empty prompt")
-        window = self.pair.context_window
-        if len(prompt_ids) >= window:
-            raise R2RouteError(f"prompt is {len(prompt_ids)} tokens; the pair's context window is {window}")
+        for side, ids in (("slm", prompt.slm), ("llm", prompt.llm)):
+            if not isinstance(ids, str) and len(ids) >= self.windows[side]:
+                raise R2RouteError(f"prompt is {len(ids)} tokens; the {side.upper()}'s context window is {self.windows[side]}")
         sample_rng = None
         if gen.temperature > 0:
             sample_rng = torch.Generator(device=self.device)
             sample_rng.manual_seed(gen.seed)
-        route_rng = route_generator(gen.seed)
-        detok = IncrementalDetokenizer(self.pair.tokenizer, prompt_ids, gen.stop)
-        stop_ids = frozenset(gen.stop_token_ids) | (frozenset() if gen.ignore_eos else frozenset(self.eos))
-        self.queue.append(_Row(rid, gen, list(prompt_ids), len(prompt_ids), detok, sample_rng, route_rng, time.perf_counter(), stop_ids, strategy or self.strategy))
+        eos = {side: frozenset() if gen.ignore_eos else frozenset(self.pair.eos_token_ids(side)) for side in ("slm", "llm")}
+        if self.text_handoff:
+            seqs = {"slm": list(prompt.slm), "llm": [] if self.remote else list(prompt.llm)}
+            readers = {side: TokenReader(self.tokenizers[side], seqs[side]) for side in seqs}
+            stop_ids = {"slm": eos["slm"] | frozenset(gen.stop_token_ids), "llm": eos["llm"]}
+        else:
+            shared = list(prompt.slm)
+            seqs = {"slm": shared, "llm": shared}
+            reader = TokenReader(self.tokenizers["slm"], shared)
+            readers = {"slm": reader, "llm": reader}
+            stop = eos["slm"] | eos["llm"] | frozenset(gen.stop_token_ids)
+            stop_ids = {"slm": stop, "llm": stop}
+        self.queue.append(Row(
+            rid=rid, gen=gen, strategy=strategy or self.strategy, seqs=seqs,
+            n_prompt={side: len(seqs[side]) for side in seqs}, readers=readers, stop_ids=stop_ids,
+            stream=TextStream(gen.stop), sample_rng=sample_rng, route_rng=route_generator(gen.seed),
+            t_submit=time.perf_counter(), text_handoff=self.text_handoff,
+            llm_prompt_text=prompt.llm if isinstance(prompt.llm, str) else None,
+        ))
         self.stats.requests += 1
 
     def cancel(self, rid) -> bool:
@@ -188,7 +138,8 @@ class DecodeSession:
             row = self.queue.popleft()
             row.slot = self.free.pop(0)
             self.slm.reset(row.slot)
-            self.llm.reset(row.slot)
+            if self.llm:
+                self.llm.reset(row.slot)
             self.rows[row.slot] = row
 
     def _release(self, slot: int) -> None:
@@ -216,7 +167,8 @@ class DecodeSession:
         self.stats.seconds += time.perf_counter() - t0
         self.stats.router_seconds = self._router_timer.seconds
         self.stats.slm_calls, self.stats.slm_tokens_fed = self.slm.calls, self.slm.tokens_fed
-        self.stats.llm_calls, self.stats.llm_tokens_fed = self.llm.calls, self.llm.tokens_fed
+        if self.llm:
+            self.stats.llm_calls, self.stats.llm_tokens_fed = self.llm.calls, self.llm.tokens_fed
         return events
 
     def _llm_due(self) -> bool:
@@ -227,10 +179,10 @@ class DecodeSession:
         return len(self.waiting) >= self.wait_target(len(self.rows))
 
     def wait_target(self, n: int) -> float:
-        """How many of ``n`` rows should be waiting before the LLM is called (see engine.waiting)."""
+        """How many of ``n`` rows should be waiting before the LLM is called (see :mod:`.waiting`)."""
         if self.wait_fraction is not None:
             return self.wait_fraction * n
-        llm_fixed = self.llm.cost.fixed_seconds() or self._llm_call_s
+        llm_fixed = (self.llm.cost.fixed_seconds() if self.llm else None) or self._llm_call_s
         if not (self._slm_call_s and llm_fixed):
             return 1.0  # nothing measured yet: behave like plain R2R
         prior = 64  # tokens' worth of weight on the prior share
@@ -243,16 +195,35 @@ class DecodeSession:
     def _mean(old: float, new: float) -> float:
         return new if old == 0.0 else 0.9 * old + 0.1 * new
 
+    def _sync(self, side: str, slots: list[int]) -> None:
+        """Text handoff: splice the other model's new text into each row's ``side`` sequence and
+        roll that model's KV cache back to what survived."""
+        runner = self.slm if side == "slm" else self.llm
+        for s in slots:
+            row = self.rows[s]
+            if row.behind(side):
+                kept, ok = row.sync(side, self.tokenizers[side])
+                runner.truncate(s, kept)
+                self.stats.handoff_mismatches += int(not ok)
+
     def _slm_step(self, slots: list[int]) -> list[TokenEvent]:
         for s in slots:  # rows whose strategy never uses the SLM go straight to the LLM
             if not self.rows[s].strategy.needs_slm:
                 self.waiting[s] = self.stats.steps
         slots = [s for s in slots if s not in self.waiting]
+        t0 = time.perf_counter()
+        if self.text_handoff and slots:
+            self._sync("slm", slots)
+            # Nothing new for the SLM to read (the LLM wrote part of a multi-byte character, or a
+            # token with no text): only the LLM can go on.
+            for s in slots:
+                if self.slm.seen(s) >= len(self.rows[s].seqs["slm"]):
+                    self.waiting[s] = self.stats.steps
+            slots = [s for s in slots if s not in self.waiting]
         if not slots:
             return []
-        t0 = time.perf_counter()
         rows = [self.rows[s] for s in slots]
-        hidden, logits = self.slm.catch_up(slots, [r.tokens for r in rows])
+        hidden, logits = self.slm.catch_up(slots, [r.seqs["slm"] for r in rows])
         tokens = pick_tokens(logits, [r.gen.temperature for r in rows], [r.gen.top_p for r in rows], [r.sample_rng for r in rows])
         routed = self._route(rows, hidden, logits, tokens)
         now = time.perf_counter()
@@ -261,11 +232,11 @@ class DecodeSession:
             if to_llm:
                 self.waiting[slot] = self.stats.steps
             else:
-                events.append(self._append(slot, row, int(tok), False, now))
+                events.append(self._emit(slot, row, "slm", int(tok), None, now))
         self._slm_call_s = self._mean(self._slm_call_s, time.perf_counter() - t0)
         return events
 
-    def _route(self, rows: list[_Row], hidden: torch.Tensor, logits: torch.Tensor, tokens: list[int]) -> list[bool]:
+    def _route(self, rows: list[Row], hidden: torch.Tensor, logits: torch.Tensor, tokens: list[int]) -> list[bool]:
         """Ask each row's strategy; rows sharing a strategy are decided in one call."""
         before = self._router_timer.seconds
         routed = [False] * len(rows)
@@ -290,42 +261,55 @@ class DecodeSession:
 
     def _llm_step(self, slots: list[int]) -> list[TokenEvent]:
         rows = [self.rows[s] for s in slots]
-        _, logits = self.llm.catch_up(slots, [r.tokens for r in rows])
-        tokens = pick_tokens(logits[:, : self.vocab], [r.gen.temperature for r in rows], [r.gen.top_p for r in rows], [r.sample_rng for r in rows])
         self.waiting.clear()
         now = time.perf_counter()
-        return [self._append(slot, row, int(tok), True, now) for slot, row, tok in zip(slots, rows, tokens)]
+        if self.remote:
+            pieces = self.remote.complete([r.llm_prompt_text + r.raw for r in rows], [r.gen for r in rows])
+            self.stats.llm_calls += 1
+            return [self._emit(s, r, "llm", None, p, now) for s, r, p in zip(slots, rows, pieces)]
+        if self.text_handoff:
+            self._sync("llm", slots)
+        _, logits = self.llm.catch_up(slots, [r.seqs["llm"] for r in rows])
+        if self.llm_vocab is not None:
+            logits = logits[:, : self.llm_vocab]
+        tokens = pick_tokens(logits, [r.gen.temperature for r in rows], [r.gen.top_p for r in rows], [r.sample_rng for r in rows])
+        now = time.perf_counter()
+        return [self._emit(s, r, "llm", int(t), None, now) for s, r, t in zip(slots, rows, tokens)]
 
-    def _append(self, slot: int, row: _Row, token: int, by_llm: bool, now: float) -> TokenEvent:
-        row.tokens.append(token)
-        row.by_llm.append(by_llm)
+    def _emit(self, slot: int, row: Row, side: str, token: int | None, piece, now: float) -> TokenEvent:
+        """Append what ``side`` wrote (a token, or a remote piece: (text, finished)) and finish the row if it is done."""
         if row.t_first is None:
             row.t_first = now
+        text = row.emit(side, token, piece[0] if piece is not None else None)
         self.stats.tokens += 1
-        self.stats.llm_tokens += int(by_llm)
-        text = row.detok.add(token)
+        self.stats.llm_tokens += int(side == "llm")
         reason = None
-        if row.detok.stopped or token in row.stop_ids:
+        if row.stream.stopped or (token in row.stop_ids[side] if token is not None else piece[1]):
             reason = "stop"
-        elif len(row.by_llm) >= row.gen.max_new_tokens or len(row.tokens) >= self.pair.context_window:
+        elif len(row.by_llm) >= row.gen.max_new_tokens or any(
+            len(row.seqs[s]) >= self.windows[s] for s in ("slm", "llm") if not (s == "llm" and self.remote)
+        ):
             reason = "length"
         if reason is None:
-            return TokenEvent(row.rid, token, by_llm, text)
-        text += row.detok.finish()
+            return TokenEvent(row.rid, token, side == "llm", text)
+        text += row.flush(side)
         self._release(slot)
         self.finished[row.rid] = self._result(row, reason, now)
-        return TokenEvent(row.rid, token, by_llm, text, done=True, finish_reason=reason)
+        return TokenEvent(row.rid, token, side == "llm", text, done=True, finish_reason=reason)
 
-    def _result(self, row: _Row, reason: str, now: float) -> Result:
-        gen_ids = row.tokens[row.n_prompt :]
+    def _result(self, row: Row, reason: str, now: float) -> Result:
+        if row.behind("slm"):  # so the SLM-space token ids spell the final text
+            row.sync("slm", self.tokenizers["slm"])
+        seq = row.seqs["slm"]
         stats = RequestStats(
-            tokens=len(gen_ids),
+            tokens=len(row.by_llm),
             llm_tokens=sum(row.by_llm),
-            prompt_tokens=row.n_prompt,
+            prompt_tokens=row.n_prompt["slm"],
             seconds=now - row.t_submit,
             ttft=(row.t_first or now) - row.t_submit,
             router_seconds=row.router_s,
             slm_params=self.pair.slm.params.total,
-            llm_params=self.pair.llm.params.total,
+            llm_params=self.pair.llm_params,
         )
-        return Result(row.rid, row.tokens[: row.n_prompt], gen_ids, row.by_llm, row.detok.text, reason, stats)
+        return Result(row.rid, seq[: row.n_prompt["slm"]], seq[row.n_prompt["slm"] :], row.by_llm, row.stream.text, reason, stats)
+

@@ -60,6 +60,7 @@ class BatchStats(_Rates):
     slm_tokens_fed: int = 0
     llm_tokens_fed: int = 0
     steps: int = 0
+    handoff_mismatches: int = 0  # text handoffs the tokenizer could not reproduce exactly
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -58,12 +59,40 @@ def count_params(model: torch.nn.Module) -> ParamCount:
 
 @dataclass
 class LoadedModel:
-    """A causal LM ready for decoding, with its tokenizer and size."""
+    """A transformers causal LM ready for decoding, with its tokenizer and size.
+
+    The engine uses any loaded model through this interface: ``embed``, ``vocab_size``,
+    ``eos_ids``, ``context_window``, ``make_runner`` (see also :class:`~.llamacpp.LlamaCppModel`).
+    """
 
     name: str
     model: torch.nn.Module
     tokenizer: object
     params: ParamCount
+    backend = "transformers"
+
+    @property
+    def vocab_size(self) -> int:
+        """Rows of the input embedding (often more than the tokenizer has: padding)."""
+        return self.model.get_input_embeddings().num_embeddings
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """Input embeddings of token ids (the router's token feature)."""
+        return self.model.get_input_embeddings()(ids)
+
+    def eos_ids(self) -> set[int]:
+        """The tokenizer's EOS and the generation config's (chat models often add one)."""
+        ids = {int(self.tokenizer.eos_token_id)} if self.tokenizer.eos_token_id is not None else set()
+        eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        if eos is not None:
+            ids.update(int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos]))
+        return ids
+
+    def make_runner(self, num_slots: int, call_cost_tokens: float):
+        from ..engine.runner import ModelRunner
+
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        return ModelRunner(self, num_slots, pad, call_cost_tokens)
 
     @property
     def device(self) -> torch.device:
@@ -91,8 +120,43 @@ class LoadedModel:
         return sum(p.numel() * p.element_size() for p in self.model.parameters())
 
 
-def load_model(spec: ModelSpec, device: torch.device, dtype: torch.dtype) -> LoadedModel:
-    """Load ``spec`` with transformers. Any failure becomes a one-line :class:`R2RouteError`."""
+def load_tokenizer(spec: ModelSpec):
+    """Only the tokenizer of ``spec`` (e.g. for a remote LLM's chat template)."""
+    from transformers import AutoTokenizer
+
+    kwargs = {"gguf_file": spec.gguf_file} if spec.gguf_file else {}
+    try:
+        return AutoTokenizer.from_pretrained(spec.tokenizer or spec.location, **({} if spec.tokenizer else kwargs))
+    except (OSError, ValueError) as e:
+        raise R2RouteError(f"could not load tokenizer {spec.location}: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
+
+
+BACKENDS = ("auto", "transformers", "llama.cpp")
+
+
+def llama_cpp_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def load_model(spec: ModelSpec, device: torch.device, dtype: torch.dtype, backend: str = "auto"):
+    """Load ``spec``: a local GGUF file with llama.cpp where it is installed (``auto``) or asked for,
+    anything else with transformers. Any failure becomes a one-line :class:`R2RouteError`."""
+    if backend not in BACKENDS:
+        raise R2RouteError(f"unknown backend: {backend} (use {', '.join(BACKENDS)})")
+    local_gguf = spec.kind == "gguf" and Path(spec.location, spec.gguf_file or "").is_file()
+    if backend == "llama.cpp" and not local_gguf:
+        raise R2RouteError(f"the llama.cpp backend runs local .gguf files; {spec.location} is not one")
+    if local_gguf and (backend == "llama.cpp" or (backend == "auto" and device.type == "cpu" and llama_cpp_available())):
+        from .llamacpp import LlamaCppModel
+
+        return LlamaCppModel.load(Path(spec.location, spec.gguf_file))
+    return load_transformers_model(spec, device, dtype)
+
+
+def load_transformers_model(spec: ModelSpec, device: torch.device, dtype: torch.dtype) -> LoadedModel:
+    """Load ``spec`` with transformers (GGUF files are dequantized)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kwargs = {"gguf_file": spec.gguf_file} if spec.gguf_file else {}

@@ -1,9 +1,12 @@
-"""Built-in pairs. ``tiny``: two random-weight Llama models sharing the shipped tokenizer.
+"""Built-in pairs of random-weight Llama models, for tests and development (no download).
 
-The tiny LLM starts from the tiny SLM's weights and adds layers whose residual contributions are
-small, so the two agree on most next tokens but not all — like a real SLM/LLM pair of one family,
-which makes routing, labels and mismatches non-trivial in tests. Both build in well under a second,
-from a fixed seed, with no download.
+``tiny``: both models share the shipped byte-level tokenizer (token handoff). The tiny LLM starts
+from the tiny SLM's weights and adds layers whose residual contributions are small, so the two
+agree on most next tokens but not all — like a real SLM/LLM pair of one family, which makes
+routing, labels and mismatches non-trivial in tests.
+``tiny-cross``: the same SLM with an LLM of another tokenizer kind (SentencePiece-style, 768
+tokens), so every handoff goes through text.
+Both build in well under a second, from a fixed seed.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import torch
 from .. import defaults
 from .loading import LoadedModel, count_params
 
-TINY_TOKENIZER = "assets/tiny_tokenizer"
+TINY_TOKENIZERS = ("tiny_tokenizer", "tiny_tokenizer_sp")  # byte-level BPE; SentencePiece-style BPE
 
 
 @dataclass(frozen=True)
@@ -33,11 +36,12 @@ class TinyShape:
     context: int = 2048
 
 
-def tiny_tokenizer():
-    """The small byte-level BPE tokenizer (1,024 tokens, ChatML template) shipped in the package."""
+def tiny_tokenizer(name: str = "tiny_tokenizer"):
+    """A small tokenizer shipped in the package, with a ChatML template: ``tiny_tokenizer`` is a
+    byte-level BPE (1,024 tokens), ``tiny_tokenizer_sp`` a SentencePiece-style BPE (768 tokens)."""
     from transformers import AutoTokenizer
 
-    path = resources.files("r2route") / TINY_TOKENIZER
+    path = resources.files("r2route") / "assets" / name
     with resources.as_file(path) as p:
         return AutoTokenizer.from_pretrained(str(p))
 
@@ -63,25 +67,27 @@ def _config(shape: TinyShape, layers: int, vocab: int, tok):
 
 
 def build_tiny_pair(
-    device: torch.device, dtype: torch.dtype, seed: int = defaults.TINY_SEED, shape: TinyShape = TinyShape()
+    device: torch.device, dtype: torch.dtype, seed: int = defaults.TINY_SEED, shape: TinyShape = TinyShape(), cross: bool = False
 ) -> tuple[LoadedModel, LoadedModel]:
-    """Build the tiny SLM and LLM deterministically from ``seed``."""
+    """Build the tiny SLM and LLM deterministically from ``seed``; ``cross``: the LLM has another tokenizer."""
     from transformers import LlamaForCausalLM
 
     tok = tiny_tokenizer()
-    vocab = len(tok)
+    llm_tok = tiny_tokenizer("tiny_tokenizer_sp") if cross else tok
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        slm = LlamaForCausalLM(_config(shape, shape.slm_layers, vocab, tok))
-        llm = LlamaForCausalLM(_config(shape, shape.llm_layers, vocab, tok))
-    llm.load_state_dict(slm.state_dict(), strict=False)  # shared embeddings, norm and first layers
-    with torch.no_grad():
-        for layer in llm.model.layers[shape.slm_layers:]:
-            layer.self_attn.o_proj.weight.mul_(shape.extra_layer_scale)
-            layer.mlp.down_proj.weight.mul_(shape.extra_layer_scale)
+        slm = LlamaForCausalLM(_config(shape, shape.slm_layers, len(tok), tok))
+        llm = LlamaForCausalLM(_config(shape, shape.llm_layers, len(llm_tok), llm_tok))
+    if not cross:
+        llm.load_state_dict(slm.state_dict(), strict=False)  # shared embeddings, norm and first layers
+        with torch.no_grad():
+            for layer in llm.model.layers[shape.slm_layers:]:
+                layer.self_attn.o_proj.weight.mul_(shape.extra_layer_scale)
+                layer.mlp.down_proj.weight.mul_(shape.extra_layer_scale)
     out = []
-    for name, model in ((f"tiny-slm@{seed}", slm), (f"tiny-llm@{seed}", llm)):
+    llm_name = f"tiny-llm-sp@{seed}" if cross else f"tiny-llm@{seed}"
+    for name, model, t in ((f"tiny-slm@{seed}", slm, tok), (llm_name, llm, llm_tok)):
         model.to(device=device, dtype=dtype).eval()
-        model.generation_config.pad_token_id = tok.pad_token_id
-        out.append(LoadedModel(name=name, model=model, tokenizer=tok, params=count_params(model)))
+        model.generation_config.pad_token_id = t.pad_token_id
+        out.append(LoadedModel(name=name, model=model, tokenizer=t, params=count_params(model)))
     return out[0], out[1]

@@ -1,11 +1,11 @@
-"""Tokenizer identity: the exact token handoff of R2R needs both models to share one vocabulary."""
+"""Tokenizer identity: R2R's exact token handoff needs both models to share one vocabulary;
+otherwise the pair hands text over (see engine.handoff)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 
-from ..errors import R2RouteError
 
 _SPECIAL_ROLES = ("bos_token", "eos_token", "pad_token", "unk_token")
 
@@ -34,10 +34,3 @@ def first_difference(a, b) -> str | None:
         if sa[role] != sb[role]:
             return f"{role} is {sa[role]!r} for the SLM but {sb[role]!r} for the LLM"
     return None
-
-
-def require_same_tokenizer(a, b) -> None:
-    """Refuse a pair whose tokenizers differ, naming the first differing token."""
-    diff = first_difference(a, b)
-    if diff is not None:
-        raise R2RouteError(f"the SLM and LLM tokenizers differ: {diff}; exact token handoff needs one vocabulary")

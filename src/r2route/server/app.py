@@ -20,8 +20,9 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import defaults
-from ..engine import GenerationConfig, encode_messages
-from ..engine.session import DecodeSession, Result, TokenEvent
+from ..engine import GenerationConfig, PairPrompt
+from ..engine.request import Result, TokenEvent
+from ..engine.session import DecodeSession
 from ..errors import R2RouteError
 from ..pair.pair import ModelPair
 from ..router.io import RouterBundle
@@ -201,8 +202,8 @@ def create_app(pair: ModelPair, strategy: Strategy, cfg: ServerConfig, router: R
                 worker.cancel(handle.rid)
                 metrics.requests.labels(endpoint, "499").inc()
 
-    async def run(request: Request, endpoint: str, ids: list[int], req: _Common):
-        gen, strat = settings(req, len(ids))
+    async def run(request: Request, endpoint: str, ids: list[int] | PairPrompt, req: _Common):
+        gen, strat = settings(req, len(ids.slm) if isinstance(ids, PairPrompt) else len(ids))
         handle = worker.submit(ids, gen, strat)
         rid = f"{'chatcmpl' if endpoint == 'chat' else 'cmpl'}-{uuid.uuid4().hex[:24]}"
         if req.stream:
@@ -228,7 +229,7 @@ def create_app(pair: ModelPair, strategy: Strategy, cfg: ServerConfig, router: R
         authorize(request)
         req: ChatRequest = parse(ChatRequest, await read_json(request))
         try:
-            ids = encode_messages(pair.tokenizer, [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages])
+            ids = pair.encode(messages=[{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages])
         except R2RouteError as e:
             raise ApiError(400, str(e), param="messages") from None
         return await run(request, "chat", ids, req)
@@ -240,14 +241,14 @@ def create_app(pair: ModelPair, strategy: Strategy, cfg: ServerConfig, router: R
         if req.echo or req.logprobs:
             raise ApiError(400, "echo and logprobs are not supported", param="echo" if req.echo else "logprobs")
         if isinstance(req.prompt, str):
-            ids = list(pair.tokenizer(req.prompt, add_special_tokens=True)["input_ids"])
+            ids = pair.encode(req.prompt, chat=False)
+        elif pair.handoff == "text":
+            raise ApiError(400, "token-id prompts need a pair that shares one tokenizer; send text", param="prompt")
         else:
-            vocab = pair.slm.model.get_input_embeddings().num_embeddings
+            vocab = pair.slm.vocab_size
             if any(not (0 <= t < vocab) for t in req.prompt):
                 raise ApiError(400, f"prompt token ids must be in [0, {vocab})", param="prompt")
             ids = list(req.prompt)
-        if not ids:
-            raise ApiError(400, "prompt is empty", param="prompt")
         return await run(request, "completion", ids, req)
 
     @app.get("/v1/models")

@@ -12,7 +12,8 @@ import queue
 import threading
 from dataclasses import dataclass
 
-from ..engine.session import DecodeSession, GenerationConfig, Result, TokenEvent
+from ..engine.request import GenerationConfig, Result, TokenEvent
+from ..engine.session import DecodeSession
 from ..router.strategies import Strategy
 
 

@@ -1,0 +1,97 @@
+"""LlamaCppRunner: :class:`~.runner.ModelRunner`'s verbs over a llama.cpp context.
+
+One llama.cpp context holds every slot as its own sequence (``seq_id`` = slot) in one unified KV
+buffer. A catch-up is a flat batch of each slot's unseen tokens, with output requested only at
+each slot's last token: no padding, ever. Rolling a slot back is ``llama_memory_seq_rm``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from .. import defaults
+from ..errors import R2RouteError
+from ..pair.llamacpp import LlamaCppModel, require_llama_cpp
+from .runner import CallCostModel
+
+
+class LlamaCppRunner:
+    def __init__(self, lm: LlamaCppModel, num_slots: int, call_cost_tokens: float):
+        lc = self.lc = require_llama_cpp()
+        self.lm = lm
+        self.num_slots = num_slots
+        self.n_batch = defaults.LLAMACPP_BATCH
+        cp = lc.llama_context_default_params()
+        cp.n_ctx = lm.context_window * num_slots
+        cp.n_batch = cp.n_ubatch = self.n_batch
+        cp.n_seq_max = num_slots
+        cp.kv_unified = True
+        cp.embeddings = True  # the last hidden state beside the logits (the router reads it)
+        cp.n_threads = cp.n_threads_batch = lm.threads
+        cp.type_k = cp.type_v = lc.GGML_TYPE_F32 if lm.kv_type == "f32" else lc.GGML_TYPE_F16
+        if lm.kv_type == "f32":  # flash attention computes in half precision on the CPU
+            cp.flash_attn_type = lc.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        self.ctx = lc.llama_init_from_model(lm.handle, cp)
+        if not self.ctx:
+            raise R2RouteError(f"llama.cpp could not create a context of {cp.n_ctx} positions for {lm.name}")
+        self.mem = lc.llama_get_memory(self.ctx)
+        self.batch = lc.llama_batch_init(self.n_batch, 0, 1)
+        self.lengths = [0] * num_slots
+        self.cost = CallCostModel(call_cost_tokens, fit=False)  # no padding to plan for
+        self.calls = 0
+        self.tokens_fed = 0
+
+    def seen(self, slot: int) -> int:
+        return self.lengths[slot]
+
+    def reset(self, slot: int) -> None:
+        self.truncate(slot, 0)
+
+    def truncate(self, slot: int, length: int) -> None:
+        if length < self.lengths[slot]:
+            self.lc.llama_memory_seq_rm(self.mem, slot, length, -1)
+            self.lengths[slot] = length
+
+    def catch_up(self, slots: list[int], seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Feed each slot its unseen tokens; return last hidden [n, d] and logits [n, V] (float32, CPU)."""
+        entries = []  # (slot, token, position, output row or -1)
+        for row, (slot, seq) in enumerate(zip(slots, seqs)):
+            start = self.lengths[slot]
+            if start >= len(seq):
+                raise ValueError("catch_up needs at least one unseen token per slot")
+            for pos in range(start, len(seq)):
+                entries.append((slot, seq[pos], pos, row if pos == len(seq) - 1 else -1))
+        hidden = np.empty((len(slots), self.lm.n_embd), dtype=np.float32)
+        logits = np.empty((len(slots), self.lm.n_vocab), dtype=np.float32)
+        b = self.batch
+        for lo in range(0, len(entries), self.n_batch):
+            chunk = entries[lo : lo + self.n_batch]
+            t0 = time.perf_counter()
+            for i, (slot, tok, pos, out) in enumerate(chunk):
+                b.token[i], b.pos[i], b.n_seq_id[i] = tok, pos, 1
+                b.seq_id[i][0] = slot
+                b.logits[i] = out >= 0
+            b.n_tokens = len(chunk)
+            rc = self.lc.llama_decode(self.ctx, b)
+            if rc != 0:
+                raise R2RouteError(f"llama.cpp decode failed (code {rc}): the KV cache of {self.lm.name} is full; lower the batch or the context")
+            for i, (_, _, _, out) in enumerate(chunk):
+                if out >= 0:
+                    logits[out] = np.ctypeslib.as_array(self.lc.llama_get_logits_ith(self.ctx, i), shape=(self.lm.n_vocab,))
+                    hidden[out] = np.ctypeslib.as_array(self.lc.llama_get_embeddings_ith(self.ctx, i), shape=(self.lm.n_embd,))
+            self.cost.observe(len(chunk), time.perf_counter() - t0)
+            self.calls += 1
+        for slot, seq in zip(slots, seqs):
+            self.tokens_fed += len(seq) - self.lengths[slot]
+            self.lengths[slot] = len(seq)
+        return torch.from_numpy(hidden), torch.from_numpy(logits)
+
+    def __del__(self):
+        lc, ctx = getattr(self, "lc", None), getattr(self, "ctx", None)
+        if lc is not None and ctx:
+            lc.llama_batch_free(self.batch)
+            lc.llama_free(ctx)
+            self.ctx = None

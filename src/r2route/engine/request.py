@@ -1,0 +1,77 @@
+"""What goes into the engine and what comes out: settings, prompts, events, results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .. import defaults
+from ..errors import R2RouteError
+from .stats import RequestStats
+
+
+def route_generator(seed: int) -> torch.Generator:
+    """The CPU generator that random routing draws from for a request with ``seed``.
+
+    Offset from the sampling seed so routing and sampling are separate streams.
+    """
+    g = torch.Generator()
+    g.manual_seed(seed + 0x5EED)
+    return g
+
+
+@dataclass
+class GenerationConfig:
+    """Per-request decoding settings."""
+
+    max_new_tokens: int = defaults.MAX_NEW_TOKENS
+    temperature: float = defaults.TEMPERATURE
+    top_p: float = defaults.TOP_P
+    seed: int = defaults.SEED
+    stop: tuple[str, ...] = ()
+    stop_token_ids: tuple[int, ...] = ()  # SLM-vocabulary ids that end the request too (as EOS does)
+    ignore_eos: bool = False  # benchmarks: fixed-length outputs
+
+    def validate(self) -> None:
+        if self.max_new_tokens <= 0:
+            raise R2RouteError(f"max new tokens must be ≥ 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise R2RouteError(f"temperature must be ≥ 0, got {self.temperature}")
+        if not (0.0 < self.top_p <= 1.0):
+            raise R2RouteError(f"top_p must be in (0, 1], got {self.top_p}")
+
+
+@dataclass
+class PairPrompt:
+    """A prompt as each model reads it: token ids for the SLM, and for the LLM its own token ids
+    (the same list under token handoff) or, for a remote LLM, the prompt text."""
+
+    slm: list[int]
+    llm: list[int] | str
+
+
+@dataclass
+class TokenEvent:
+    """One token of one request, with the text that became final (possibly empty)."""
+
+    request: object
+    token: int | None  # None for a remote LLM's text piece
+    by_llm: bool
+    text: str
+    done: bool = False
+    finish_reason: str | None = None
+
+
+@dataclass
+class Result:
+    """A finished request. ``token_ids`` are the SLM-vocabulary tokens under token handoff; under
+    text handoff the SLM's sequence of the final text."""
+
+    request: object
+    prompt_ids: list[int]
+    token_ids: list[int]
+    by_llm: list[bool]
+    text: str
+    finish_reason: str
+    stats: RequestStats

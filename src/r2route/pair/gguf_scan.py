@@ -1,0 +1,83 @@
+"""Read a GGUF file's tensor table without parsing its metadata.
+
+``gguf.GGUFReader`` turns every metadata value into Python objects — for a 151k-token vocabulary
+that is 18 s per file. Skipping the values costs a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# GGUF value types → byte sizes of the scalar ones (8 = string, 9 = array).
+_SCALAR = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    shape: tuple[int, ...]  # GGUF order: shape[0] is the innermost (row length)
+    ggml_type: int
+    offset: int  # absolute, in the file
+
+
+def tensor_table(path: str | Path) -> dict[str, TensorInfo]:
+    """Name → :class:`TensorInfo` for every tensor in a GGUF file."""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        if m[:4] != b"GGUF":
+            raise ValueError(f"{path} is not a GGUF file")
+        _, n_tensors, n_kv = struct.unpack_from("<IQQ", m, 4)
+        pos, alignment = 24, 32
+
+        def string(p: int) -> tuple[str, int]:
+            (n,) = struct.unpack_from("<Q", m, p)
+            return m[p + 8 : p + 8 + n].decode("utf-8", "replace"), p + 8 + n
+
+        def skip(p: int, t: int) -> int:
+            if t in _SCALAR:
+                return p + _SCALAR[t]
+            if t == 8:
+                (n,) = struct.unpack_from("<Q", m, p)
+                return p + 8 + n
+            et, count = struct.unpack_from("<IQ", m, p)
+            p += 12
+            if et in _SCALAR:
+                return p + _SCALAR[et] * count
+            for _ in range(count):
+                p = skip(p, et)
+            return p
+
+        for _ in range(n_kv):
+            key, pos = string(pos)
+            (t,) = struct.unpack_from("<I", m, pos)
+            pos += 4
+            if key == "general.alignment":
+                (alignment,) = struct.unpack_from("<I", m, pos)
+            pos = skip(pos, t)
+        infos = []
+        for _ in range(n_tensors):
+            name, pos = string(pos)
+            (nd,) = struct.unpack_from("<I", m, pos)
+            shape = struct.unpack_from(f"<{nd}Q", m, pos + 4)
+            ggml_type, off = struct.unpack_from("<IQ", m, pos + 4 + 8 * nd)
+            pos += 4 + 8 * nd + 12
+            infos.append((name, tuple(shape), ggml_type, off))
+        data_start = (pos + alignment - 1) // alignment * alignment
+    return {n: TensorInfo(n, s, t, data_start + o) for n, s, t, o in infos}
+
+
+def read_matrix(path: str | Path, info: TensorInfo) -> np.ndarray:
+    """A 2-D tensor, dequantized to float32, shape (rows, row length)."""
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+    from gguf.quants import dequantize
+
+    cols, rows = info.shape[0], int(np.prod(info.shape[1:]))
+    qtype = GGMLQuantizationType(info.ggml_type)
+    block, type_size = GGML_QUANT_SIZES[qtype]
+    row_bytes = cols // block * type_size
+    raw = np.memmap(path, dtype=np.uint8, mode="r", offset=info.offset, shape=(rows, row_bytes))
+    return dequantize(np.asarray(raw), qtype).reshape(rows, cols).astype(np.float32)

@@ -1,0 +1,143 @@
+"""Text handoff on the tiny-cross pair (byte-level BPE SLM, SentencePiece-style LLM)."""
+
+import pytest
+import torch
+
+from r2route.engine import Engine, GenerationConfig
+from r2route.engine.detokenize import TokenReader
+from r2route.engine.handoff import decode, splice
+from r2route.engine.request import route_generator
+from r2route.pair import PairConfig, load_pair
+from r2route.router import make_strategy
+
+N = 30
+QUESTIONS = ["Natalia sold clips to 48 of her friends in April.", "Weng earns $12 an hour. Café ☕?", "hi"]
+
+
+@pytest.fixture(scope="module")
+def cross():
+    return load_pair(PairConfig(pair="tiny-cross", device="cpu"))
+
+
+@pytest.fixture(scope="module")
+def prompts(cross):
+    return [cross.encode(q) for q in QUESTIONS]
+
+
+def greedy_text(lm, ids, n=N):
+    with torch.no_grad():
+        out = lm.model.generate(torch.tensor([ids]), max_new_tokens=n, do_sample=False, eos_token_id=None)
+    return lm.tokenizer.decode(out[0, len(ids):], skip_special_tokens=True)
+
+
+def run(pair, strategy, prompts, **gen):
+    return Engine(pair, strategy).generate(prompts, GenerationConfig(max_new_tokens=N, ignore_eos=True, **gen))
+
+
+def argmax_next(model, seq):
+    with torch.no_grad():
+        return int(model(torch.tensor([seq])).logits[0, -1].argmax())
+
+
+def reference_cross(pair, prompt, p, seed, n=N):
+    """Text handoff without caches: each model re-reads its whole sequence at every step.
+
+    Each model's own tokens are appended as written; before a model runs, the text the other model
+    wrote since its last turn is spliced into its sequence (tokens of an unfinished character
+    dropped). When the SLM has nothing new to read (the LLM is inside a character), the LLM goes on
+    without a routing draw. The last writer's unfinished bytes are flushed at the end.
+    """
+    rng = route_generator(seed)
+    models = {"slm": pair.slm, "llm": pair.llm}
+    seq = {"slm": list(prompt.slm), "llm": list(prompt.llm)}
+    start = {side: len(seq[side]) for side in seq}
+    reader = {side: TokenReader(models[side].tokenizer, seq[side]) for side in seq}
+    covered = {"slm": 0, "llm": 0}
+    text, by_llm, last_read = "", [], None
+
+    def catch_up(side):
+        nonlocal text
+        if covered[side] < len(text):
+            keep = len(seq[side]) - reader[side].pending
+            seq[side], _ = splice(models[side].tokenizer, seq[side][:keep], start[side], text[covered[side]:])
+            reader[side] = TokenReader(models[side].tokenizer, seq[side])
+            covered[side] = len(text)
+
+    def write(side, tok):
+        nonlocal text
+        seq[side].append(tok)
+        text += reader[side].add(tok)
+        covered[side] = len(text)
+        by_llm.append(side == "llm")
+
+    for _ in range(n):
+        catch_up("slm")
+        if seq["slm"] == last_read:
+            routed, tok = True, None
+        else:
+            last_read = list(seq["slm"])
+            tok = argmax_next(pair.slm.model, seq["slm"])
+            routed = torch.rand((), generator=rng).item() < p
+        if routed:
+            catch_up("llm")
+            write("llm", argmax_next(pair.llm.model, seq["llm"]))
+        else:
+            write("slm", tok)
+    # At the end, the last writer's unfinished bytes are released (as U+FFFD), as a plain decode would.
+    return text + reader["llm" if by_llm[-1] else "slm"].flush(), by_llm
+
+
+def test_pair_uses_text_handoff(cross):
+    assert cross.handoff == "text" and "token id" in cross.handoff_reason
+    assert len(cross.slm.tokenizer) != len(cross.llm.tokenizer)
+
+
+@pytest.mark.parametrize("strategy", ["slm", "random0"])
+def test_routing_at_zero_is_the_slm_greedy_text(cross, prompts, strategy):
+    strat = make_strategy("slm") if strategy == "slm" else make_strategy("random", llm_share=0.0)
+    results, stats = run(cross, strat, prompts)
+    for p, r in zip(prompts, results):
+        assert r.text == greedy_text(cross.slm, p.slm)
+    assert stats.llm_calls == 0
+
+
+@pytest.mark.parametrize("strategy", ["llm", "random1"])
+def test_routing_at_one_is_the_llm_greedy_text(cross, prompts, strategy):
+    strat = make_strategy("llm") if strategy == "llm" else make_strategy("random", llm_share=1.0)
+    results, _ = run(cross, strat, prompts)
+    for p, r in zip(prompts, results):
+        assert r.text == greedy_text(cross.llm, p.llm)
+        assert all(r.by_llm)
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.8])
+def test_random_routing_equals_the_no_cache_reference(cross, prompts, p):
+    results, stats = run(cross, make_strategy("random", llm_share=p), prompts, seed=5)
+    for prompt, r in zip(prompts, results):
+        text, by_llm = reference_cross(cross, prompt, p, seed=5)
+        assert r.by_llm == by_llm
+        assert r.text == text
+    assert 0 < stats.llm_tokens < stats.tokens
+    assert stats.handoff_mismatches == 0
+
+
+def test_batch_equals_alone_across_tokenizers(cross, prompts):
+    strat = make_strategy("random", llm_share=0.4)
+    batch, _ = run(cross, strat, prompts, seed=2)
+    for p, r in zip(prompts, batch):
+        alone, _ = run(cross, strat, [p], seed=2)
+        assert (alone[0].text, alone[0].by_llm) == (r.text, r.by_llm)
+
+
+def test_result_token_ids_spell_the_text_in_the_slm_vocabulary(cross, prompts):
+    results, _ = run(cross, make_strategy("random", llm_share=0.5), prompts[:1], seed=1)
+    r = results[0]
+    spelled = decode(cross.slm.tokenizer, r.token_ids).rstrip("\ufffd")
+    assert spelled and r.text.startswith(spelled)
+    assert set(r.text[len(spelled):]) <= {"\ufffd"}  # at most an unfinished last character
+
+
+def test_token_ids_prompt_is_refused_for_a_text_pair(cross):
+    sess = Engine(cross, make_strategy("slm")).session()
+    with pytest.raises(ValueError, match="PairPrompt"):
+        sess.submit(0, [1, 2, 3], GenerationConfig())

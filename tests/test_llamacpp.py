@@ -1,0 +1,77 @@
+"""The llama.cpp backend against the transformers reference, on the tiny pair written as GGUF files."""
+
+import pytest
+import torch
+
+from r2route.engine import Engine, GenerationConfig
+from r2route.pair import ModelPair, PairConfig, load_pair
+from r2route.pair.tokenizers import tokenizer_fingerprint
+from r2route.router import make_strategy
+
+pytest.importorskip("llama_cpp")
+from r2route.pair.llamacpp import LlamaCppModel  # noqa: E402
+
+from .gguf_tiny import write_gguf  # noqa: E402
+
+N = 32
+
+
+@pytest.fixture(scope="module")
+def ggufs(pair, tmp_path_factory):
+    d = tmp_path_factory.mktemp("gguf")
+    write_gguf(pair.slm.model, pair.tokenizer, d / "slm.gguf")
+    write_gguf(pair.llm.model, pair.tokenizer, d / "llm.gguf")
+    return d
+
+
+@pytest.fixture(scope="module")
+def cpp_pair(ggufs, tmp_path_factory):
+    import os
+
+    os.environ["R2ROUTE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    slm = LlamaCppModel.load(ggufs / "slm.gguf", kv_type="f32")
+    llm = LlamaCppModel.load(ggufs / "llm.gguf", kv_type="f32")
+    return ModelPair(slm=slm, llm=llm, handoff="token")
+
+
+def test_gguf_model_has_the_same_tokenizer_size_and_eos(cpp_pair, pair):
+    assert tokenizer_fingerprint(cpp_pair.slm.tokenizer) == tokenizer_fingerprint(pair.tokenizer)
+    assert cpp_pair.slm.params.total == pair.slm.params.total
+    assert cpp_pair.slm.params.non_embedding == pair.slm.params.non_embedding
+    assert cpp_pair.eos_token_ids() == pair.eos_token_ids()
+
+
+def test_ragged_catch_up_matches_transformers(cpp_pair, pair):
+    runner = cpp_pair.llm.make_runner(3, 32.0)
+    seqs = [[5, 6, 7, 8, 9], [10, 11], list(range(20, 60))]
+    for _ in range(2):
+        hidden, logits = runner.catch_up([0, 1, 2], seqs)
+        with torch.no_grad():
+            for i, s in enumerate(seqs):
+                out = pair.llm.model(torch.tensor([s]), output_hidden_states=True)
+                torch.testing.assert_close(logits[i], out.logits[0, -1], atol=2e-4, rtol=1e-4)
+                torch.testing.assert_close(hidden[i], out.hidden_states[-1][0, -1], atol=2e-4, rtol=1e-4)
+        runner.truncate(2, 7)  # roll one slot back, extend the others unevenly
+        seqs = [seqs[0] + [70], seqs[1] + [71, 72, 73], seqs[2][:7] + [74, 75]]
+
+
+def test_token_embedding_is_dequantized_from_the_file(cpp_pair, pair):
+    ids = torch.tensor([3, 500, 1000])
+    torch.testing.assert_close(cpp_pair.slm.embed(ids), pair.slm.embed(ids), atol=1e-3, rtol=1e-3)
+
+
+@pytest.mark.parametrize("strategy", ["slm", "llm", "random"])
+def test_engine_tokens_match_the_transformers_backend(cpp_pair, pair, prompts, strategy):
+    strat = make_strategy(strategy, llm_share=0.3) if strategy == "random" else make_strategy(strategy)
+    cfg = GenerationConfig(max_new_tokens=N, ignore_eos=True, seed=4)
+    ref, _ = Engine(pair, strat).generate(prompts, cfg)
+    got, _ = Engine(cpp_pair, strat).generate(prompts, cfg)
+    for a, b in zip(ref, got):
+        assert a.token_ids == b.token_ids and a.by_llm == b.by_llm
+
+
+def test_backend_choice_for_gguf_files(ggufs, tmp_path):
+    via_tf = load_pair(PairConfig(pair=None, slm=str(ggufs / "slm.gguf"), llm=str(ggufs / "llm.gguf"), device="cpu", backend="transformers"))
+    assert via_tf.slm.backend == "transformers" and via_tf.handoff == "token"
+    via_cpp = load_pair(PairConfig(pair=None, slm=str(ggufs / "slm.gguf"), llm=str(ggufs / "llm.gguf"), device="cpu"))
+    assert via_cpp.slm.backend == "llama.cpp"

@@ -141,3 +141,40 @@ def test_token_ids_prompt_is_refused_for_a_text_pair(cross):
     sess = Engine(cross, make_strategy("slm")).session()
     with pytest.raises(ValueError, match="PairPrompt"):
         sess.submit(0, [1, 2, 3], GenerationConfig())
+
+
+@pytest.mark.parametrize("run, text, still_open", [
+    (1, "Nat", True),  # inside a word
+    (2, "alia", True),
+    (2, " sold", False),  # it began the next word
+    (1, " Nat", True),  # a first token may start a word and go on
+    (1, "42.", False),  # punctuation ends a piece
+    (1, "so ", False),  # so does whitespace
+    (4, "xyz", False),  # the cap
+    (1, "", False),
+])
+def test_word_piece_boundary_rule(run, text, still_open):
+    from r2route.engine.row import Row
+
+    row = Row.__new__(Row)
+    row.llm_run = run
+    assert row.piece_open(text, 4) is still_open
+
+
+def test_word_pieces_let_the_llm_finish_its_word(cross, prompts):
+    cfg = GenerationConfig(max_new_tokens=60, ignore_eos=True, seed=3)
+    strat = make_strategy("random", llm_share=0.3)
+    words, _ = Engine(cross, strat, piece="word").generate(prompts, cfg)
+    tokens, _ = Engine(cross, strat).generate(prompts, cfg)
+
+    def longest_llm_run(by_llm):
+        best = cur = 0
+        for b in by_llm:
+            cur = cur + 1 if b else 0
+            best = max(best, cur)
+        return best
+
+    assert max(longest_llm_run(r.by_llm) for r in words) >= 2
+    assert [r.text for r in words] != [r.text for r in tokens]  # the option changes behaviour
+    with pytest.raises(Exception, match="unknown handoff piece"):
+        Engine(cross, strat, piece="sentence").generate(prompts[:1], cfg)

@@ -195,3 +195,16 @@ def test_context_window_ends_generation(pair, prompts):
     res, _ = run(pair, make_strategy("slm"), [long_prompt])
     assert res[0].finish_reason == "length"
     assert len(long_prompt) + len(res[0].token_ids) == window
+
+
+def test_prefix_cache_reuses_a_freed_slot_and_changes_nothing(pair, prompts):
+    """A request whose prompt extends an earlier one's text reuses that slot's KV cache."""
+    strat = make_strategy("random", llm_share=0.3)
+    cfg = GenerationConfig(max_new_tokens=N, ignore_eos=True, seed=8)
+    engine = Engine(pair, strat)
+    first, _ = engine.generate([prompts[0]], cfg)
+    longer = first[0].prompt_ids + first[0].token_ids  # the text so far, sent again with its answer
+    again, stats = engine.generate([longer], cfg)
+    fresh, fresh_stats = Engine(pair, strat).generate([longer], cfg)
+    assert again[0].token_ids == fresh[0].token_ids and again[0].by_llm == fresh[0].by_llm
+    assert stats.slm_tokens_fed < fresh_stats.slm_tokens_fed - len(prompts[0])  # the shared prefix was not fed again

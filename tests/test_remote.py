@@ -89,3 +89,17 @@ def test_unreachable_or_wrong_server_is_one_line():
 def test_unknown_remote_model_is_refused(url):
     with pytest.raises(R2RouteError, match="does not serve 'other'"):
         load_pair(PairConfig(pair="tiny", device="cpu", llm_url=url, llm_model="other"))
+
+
+def test_server_prefix_cache_does_the_catch_up(url):
+    """A growing prompt (what the mixed decoder sends) lands in the slot that holds its prefix."""
+    from r2route.engine import Engine
+
+    pair = load_pair(PairConfig(pair="tiny", device="cpu"))
+    engine = Engine(pair, make_strategy("llm"), max_batch=4)
+    prompt = pair.encode("Natalia sold clips to 48 of her friends in April.")
+    first, s1 = engine.generate([prompt], GenerationConfig(max_new_tokens=1))
+    longer = prompt + first[0].token_ids + [7, 8, 9]
+    _, s2 = engine.generate([longer], GenerationConfig(max_new_tokens=1))
+    assert s1.llm_tokens_fed == len(prompt)
+    assert s2.llm_tokens_fed == 4  # the previous answer token and the three new ones

@@ -29,7 +29,7 @@ ROUTER_FEATURES = ("hidden", "token", "logits")
 KV_CAPACITY_STEP = 256
 
 # --- presets ---
-PAIR = "tiny"
+PAIR = "default"
 TINY_SEED = 1234
 
 # --- batching ---
@@ -54,5 +54,14 @@ LLM_SHARE_PRIOR = 0.15  # r before any token is seen (the paper's share)
 # KV cache positions per batch slot. All slots share one buffer (kv_unified), sized slots × this:
 # 2,048 positions of Qwen2.5-1.5B's f16 cache are ~57 MB per slot.
 LLAMACPP_CTX_PER_SLOT = 2048
-LLAMACPP_BATCH = 512  # tokens per llama_decode call (a longer catch-up is split)
+# Tokens per llama_decode call (a longer catch-up is split). It sizes llama.cpp's scratch and
+# logits buffers (64 × 151,936 floats = 39 MB per context) and costs little prefill speed on a CPU.
+LLAMACPP_BATCH = 64
 LLAMACPP_KV_TYPE = "f16"  # f32 doubles the cache but matches transformers to ~1e-5 (the tests use it)
+
+# --- text handoff ---
+# What the LLM writes at a routed position when the pair hands over text: one token ("token"), or
+# tokens up to a word boundary ("word", at most HANDOFF_WORD_MAX tokens). See README for which
+# kept accuracy better.
+HANDOFF_PIECE = "token"
+HANDOFF_WORD_MAX = 4

@@ -20,6 +20,7 @@ class TokenReader:
         self.ids: list[int] = list(context_ids[-4:])  # a little context: leading spaces decode right
         self.prefix = 0
         self.read = len(self.ids)
+        self.last_text = ""  # the text the last add() completed
 
     def _decode(self, ids: list[int]) -> str:
         return self.tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
@@ -31,8 +32,10 @@ class TokenReader:
         after = self._decode(self.ids[self.prefix :])
         if len(after) > len(before) and not after.endswith(REPLACEMENT):
             self.prefix, self.read = self.read, len(self.ids)
-            return after[len(before) :]
-        return ""
+            self.last_text = after[len(before) :]
+        else:
+            self.last_text = ""
+        return self.last_text
 
     @property
     def pending(self) -> int:

@@ -20,25 +20,49 @@ class Engine:
     >>> results, stats = engine.generate([prompt_ids], GenerationConfig(max_new_tokens=64))
     """
 
-    def __init__(self, pair: ModelPair, strategy: Strategy, max_batch: int = defaults.MAX_BATCH):
+    def __init__(self, pair: ModelPair, strategy: Strategy, max_batch: int = defaults.MAX_BATCH, piece: str = defaults.HANDOFF_PIECE):
         self.pair = pair
         self.strategy = strategy
         self.max_batch = max_batch
+        self.piece = piece
+        self._session: DecodeSession | None = None
 
     def session(self) -> DecodeSession:
-        """A fresh live batch (fresh KV caches)."""
-        return DecodeSession(self.pair, self.strategy, self.max_batch)
+        """A fresh live batch (its own KV caches)."""
+        return DecodeSession(self.pair, self.strategy, self.max_batch, piece=self.piece)
 
-    def stream(self, prompts: list[list[int] | PairPrompt], gen: GenerationConfig | list[GenerationConfig], results: dict | None = None) -> Iterator[TokenEvent]:
+    def _idle_session(self) -> DecodeSession:
+        # KV caches and llama.cpp contexts are big; calls reuse one session (a slot's cache is
+        # reset when a request is admitted to it) with fresh statistics each time.
+        if self._session is None or self._session.busy:
+            self._session = self.session()
+        else:
+            self._session.reset_stats()
+        return self._session
+
+    def runner(self, side: str):
+        """The idle session's runner of ``side`` ("slm" or "llm"), for measurements that should
+        use the engine's own caches rather than allocate more."""
+        sess = self._idle_session()
+        return sess.slm if side == "slm" else sess.llm
+
+    def stream(
+        self,
+        prompts: list[list[int] | PairPrompt],
+        gen: GenerationConfig | list[GenerationConfig],
+        results: dict | None = None,
+        strategy: Strategy | None = None,
+    ) -> Iterator[TokenEvent]:
         """Yield token events as they are produced; request ids are prompt indices.
 
         Pass a dict as ``results`` to receive each finished :class:`Result` (keyed by index) and,
-        under the key ``"batch"``, the :class:`BatchStats`.
+        under the key ``"batch"``, the :class:`BatchStats`. ``strategy`` overrides the engine's
+        routing for this call (the same models, caches and contexts serve every strategy).
         """
         gens = gen if isinstance(gen, list) else [gen] * len(prompts)
-        sess = self.session()
+        sess = self._idle_session()
         for i, (p, g) in enumerate(zip(prompts, gens)):
-            sess.submit(i, p, g)
+            sess.submit(i, p, g, strategy)
         t0 = time.perf_counter()
         while sess.busy:
             yield from sess.step()
@@ -46,11 +70,17 @@ class Engine:
         if results is not None:
             results.update(sess.finished)
             results["batch"] = sess.stats
+        sess.finished.clear()
 
-    def generate(self, prompts: list[list[int] | PairPrompt], gen: GenerationConfig | list[GenerationConfig] | None = None) -> tuple[list[Result], BatchStats]:
+    def generate(
+        self,
+        prompts: list[list[int] | PairPrompt],
+        gen: GenerationConfig | list[GenerationConfig] | None = None,
+        strategy: Strategy | None = None,
+    ) -> tuple[list[Result], BatchStats]:
         """Decode all prompts to completion; results in prompt order."""
         out: dict = {}
-        for _ in self.stream(prompts, gen or GenerationConfig(), out):
+        for _ in self.stream(prompts, gen or GenerationConfig(), out, strategy):
             pass
         stats = out.pop("batch")
         return [out[i] for i in range(len(prompts))], stats

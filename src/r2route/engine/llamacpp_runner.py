@@ -91,6 +91,29 @@ class LlamaCppRunner:
             self.lengths[slot] = len(seq)
         return torch.from_numpy(hidden), torch.from_numpy(logits)
 
+    def positions(self, seq: list[int], start: int, chunk: int | None = None):
+        """Read ``seq`` afresh in slot 0; yield (hidden [n, d], logits [n, V]) float32 for positions
+        ``start..``, one llama.cpp batch at a time — the labeling pipeline's SLM prefill."""
+        self.reset(0)
+        b = self.batch
+        for lo in range(0, len(seq), self.n_batch):
+            chunk_ids = seq[lo : lo + self.n_batch]
+            outs = [i for i, pos in enumerate(range(lo, lo + len(chunk_ids))) if pos >= start]
+            for i, tok in enumerate(chunk_ids):
+                b.token[i], b.pos[i], b.n_seq_id[i] = tok, lo + i, 1
+                b.seq_id[i][0] = 0
+                b.logits[i] = lo + i >= start
+            b.n_tokens = len(chunk_ids)
+            rc = self.lc.llama_decode(self.ctx, b)
+            if rc != 0:
+                raise R2RouteError(f"llama.cpp decode failed (code {rc}) reading a sequence of {len(seq)} tokens with {self.lm.name}")
+            self.lengths[0] = lo + len(chunk_ids)
+            if outs:
+                hidden = np.stack([np.ctypeslib.as_array(self.lc.llama_get_embeddings_ith(self.ctx, i), shape=(self.lm.n_embd,)) for i in outs])
+                logits = np.stack([np.ctypeslib.as_array(self.lc.llama_get_logits_ith(self.ctx, i), shape=(self.lm.n_vocab,)) for i in outs])
+                yield torch.from_numpy(hidden.astype(np.float32)), torch.from_numpy(logits.astype(np.float32))
+        self.reset(0)
+
     def __del__(self):
         lc, ctx = getattr(self, "lc", None), getattr(self, "ctx", None)
         if lc is not None and ctx:

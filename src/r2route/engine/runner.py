@@ -88,6 +88,16 @@ class ModelRunner:
         self.cost.observe(len(slots) * width, time.perf_counter() - t0)
         return hidden, logits
 
+    @torch.inference_mode()
+    def positions(self, seq: list[int], start: int, chunk: int = 64):
+        """Read ``seq`` from scratch (no cache); yield (hidden [n, d], logits [n, V]) float32 on the CPU
+        for positions ``start..`` in chunks of ``chunk`` — the labeling pipeline's SLM prefill."""
+        ids = torch.tensor([seq], dtype=torch.long, device=self.device)
+        hidden = self.base(input_ids=ids, use_cache=False).last_hidden_state[0, start:]
+        for lo in range(0, hidden.shape[0], chunk):
+            h = hidden[lo : lo + chunk]
+            yield h.float().cpu(), self.logits(h).cpu()
+
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """The model's LM head on already-selected positions, with the output transforms some families use."""
         logits = self.head(hidden).float()

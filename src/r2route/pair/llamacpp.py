@@ -137,6 +137,10 @@ class LlamaCppModel:
             self._embedding = _token_embedding(self.path)
         return self._embedding[ids.cpu()].float()
 
+    @property
+    def hidden_size(self) -> int:
+        return self.n_embd
+
     def make_runner(self, num_slots: int, call_cost_tokens: float):
         from ..engine.llamacpp_runner import LlamaCppRunner
 

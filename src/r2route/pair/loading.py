@@ -76,6 +76,11 @@ class LoadedModel:
         """Rows of the input embedding (often more than the tokenizer has: padding)."""
         return self.model.get_input_embeddings().num_embeddings
 
+    @property
+    def hidden_size(self) -> int:
+        """Width of the last hidden state (the router's hidden feature)."""
+        return int(self.model.get_output_embeddings().in_features)
+
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """Input embeddings of token ids (the router's token feature)."""
         return self.model.get_input_embeddings()(ids)

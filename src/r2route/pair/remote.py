@@ -67,8 +67,8 @@ class RemoteLLM:
             raise R2RouteError(f"--llm-url {url} does not serve {model!r} (it serves {', '.join(map(str, ids))})")
         return client
 
-    def _one(self, prompt: str, gen) -> tuple[str, bool]:
-        body = {"model": self.model, "prompt": prompt, "max_tokens": self.piece_tokens, "temperature": gen.temperature, "top_p": gen.top_p, "seed": gen.seed}
+    def _one(self, prompt: str, gen, max_tokens: int | None = None) -> tuple[str, bool]:
+        body = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens or self.piece_tokens, "temperature": gen.temperature, "top_p": gen.top_p, "seed": gen.seed}
         try:
             r = self._http.post("/completions", json=body)
         except httpx.HTTPError as e:
@@ -78,10 +78,11 @@ class RemoteLLM:
         choice = r.json()["choices"][0]
         return choice.get("text") or "", choice.get("finish_reason") == "stop"
 
-    def complete(self, prompts: list[str], gens: list) -> list[tuple[str, bool]]:
-        """One piece per prompt: (text, whether the LLM ended its answer)."""
+    def complete(self, prompts: list[str], gens: list, max_tokens: int | None = None) -> list[tuple[str, bool]]:
+        """One piece per prompt (``max_tokens`` tokens where given, else a handoff piece):
+        (text, whether the LLM ended its answer)."""
         t = time.perf_counter()
-        out = list(self._pool.map(self._one, prompts, gens))
+        out = list(self._pool.map(lambda p, g: self._one(p, g, max_tokens), prompts, gens))
         self.calls += 1
         self.seconds += time.perf_counter() - t
         return out

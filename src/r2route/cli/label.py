@@ -1,0 +1,68 @@
+"""`r2route label`: router training data from a pair and a JSONL file of queries, resumably."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import defaults
+from ..errors import R2RouteError
+from .options import DeviceOpt, DtypeOpt, LlmKeyOpt, LlmModelOpt, LlmOpt, LlmTokOpt, LlmUrlOpt, PairOpt, SlmOpt, build_pair, pair_config
+
+
+def label(
+    data: Annotated[str, typer.Option("--data", help="JSONL file of queries, e.g. ../shared/data/gsm8k/train.jsonl.")],
+    out: Annotated[str, typer.Option("--out", help="Run directory (created; a rerun resumes it).")],
+    field: Annotated[str, typer.Option("--field", help="The JSON field that holds the query.")] = "question",
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Label the first N queries (a later run may raise it).")] = None,
+    pair: PairOpt = defaults.PAIR,
+    slm: SlmOpt = None,
+    llm: LlmOpt = None,
+    llm_url: LlmUrlOpt = None,
+    llm_model: LlmModelOpt = None,
+    llm_tokenizer: LlmTokOpt = None,
+    llm_api_key: LlmKeyOpt = None,
+    verifier: Annotated[str, typer.Option("--verifier", help="llm (the pair's LLM), rule, embedding, or a model spec for another verifier LLM.")] = defaults.LABEL_VERIFIER,
+    verifier_url: Annotated[Optional[str], typer.Option("--verifier-url", help="An OpenAI-compatible server for the verifier LLM.")] = None,
+    verifier_model: Annotated[Optional[str], typer.Option("--verifier-model", help="The model name on --verifier-url.")] = None,
+    verifier_api_key: Annotated[Optional[str], typer.Option("--verifier-api-key", envvar="R2ROUTE_VERIFIER_API_KEY", help="API key for --verifier-url.")] = None,
+    chunk: Annotated[int, typer.Option("--chunk", help="Queries per unit of work (each unit is saved atomically).")] = defaults.LABEL_CHUNK,
+    top_k: Annotated[int, typer.Option("--top-k", help="SLM log-probabilities stored per token.")] = defaults.LABEL_TOP_K,
+    max_answer_tokens: Annotated[int, typer.Option("--max-answer-tokens", help="The LLM's answer budget; answers without EOS inside it are dropped.")] = defaults.LABEL_MAX_ANSWER_TOKENS,
+    continuation_tokens: Annotated[int, typer.Option("--continuation-tokens", help="Most tokens of a continuation (it ends at the sentence end).")] = defaults.LABEL_CONTINUATION_TOKENS,
+    max_mismatches: Annotated[Optional[int], typer.Option("--max-mismatches", help="Continue at most this many mismatches per query (a uniform sample).")] = None,
+    slots: Annotated[int, typer.Option("--slots", help="Rows the LLM decodes together.")] = defaults.LABEL_SLOTS,
+    system: Annotated[Optional[str], typer.Option("--system", help="System message for the LLM's answers.")] = None,
+    keep_truncated: Annotated[bool, typer.Option("--keep-truncated", help="Keep answers that hit the budget without EOS (random test models).")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the mismatch sample.")] = defaults.SEED,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Label router training data: LLM answers, SLM mismatches, continuations, verifier verdicts."""
+    from ..labeling import LabelConfig, build_verifier, llm_writer, run_labeling
+    from ..labeling.data import read_queries
+    from ..labeling.report import print_table
+
+    cfg = LabelConfig(data=data, field=field, limit=limit, chunk=chunk, top_k=top_k, max_answer_tokens=max_answer_tokens,
+                      continuation_tokens=continuation_tokens, max_mismatches=max_mismatches, slots=slots, system=system,
+                      keep_truncated=keep_truncated, seed=seed)
+    cfg.validate()
+    read_queries(data, field, limit)  # bad data fails before any model loads
+    if Path(out).exists() and not Path(out).is_dir():
+        raise R2RouteError(f"--out {out} exists and is not a directory")
+    mp = build_pair(pair_config(pair, slm, llm, device, dtype, llm_url, llm_model, llm_tokenizer, llm_api_key))
+    writer = llm_writer(mp, slots)
+    ver = build_verifier(verifier, mp, writer, verifier_url, verifier_model, verifier_api_key, slots, device, dtype)
+    stats = run_labeling(mp, cfg, out, ver, writer=writer, progress=not quiet)
+    if as_json:
+        json.dump({k: v for k, v in stats.items() if k != "by_position"}, sys.stdout, indent=1)
+        print()
+    else:
+        print_table(stats, {"dropped": stats["answers_dropped"]})
+        print(f"{stats['tokens']:,} labeled tokens in {stats['seconds']:.1f} s ({stats['tokens'] / max(stats['seconds'], 1e-9):.1f} tok/s) -> {out}", file=sys.stderr)

@@ -1,0 +1,112 @@
+"""The label run's directory: atomic writes, units of work, and the settings guard.
+
+Every unit of work (one step for one chunk of queries) is one file written to a temporary name
+and renamed into place, so a file that exists is complete. A rerun skips the units whose file
+exists and holds the same queries, so killing the process at any moment loses at most the unit in
+flight. ``label-config.json`` records the pair and settings; another pair or other settings into
+the same directory are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from ..errors import R2RouteError
+
+STEPS = ("answers", "features", "continuations", "verdicts", "shards")
+_EXT = {"answers": "json", "features": "parquet", "continuations": "json", "verdicts": "json", "shards": "parquet"}
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def atomic_write_table(path: Path, table) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+class RunDir:
+    """``--out``: where each step's units live, named by chunk index."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def path(self, step: str, chunk: int) -> Path:
+        return self.root / step / f"{chunk:05d}.{_EXT[step]}"
+
+    def claim(self, config: dict) -> None:
+        """Write the run's settings, or check that an existing run has the same ones."""
+        if self.root.exists() and not self.root.is_dir():
+            raise R2RouteError(f"--out {self.root} exists and is not a directory")
+        cfg_path = self.root / "label-config.json"
+        if cfg_path.is_file():
+            try:
+                old = json.loads(cfg_path.read_text())
+            except (OSError, json.JSONDecodeError):
+                raise R2RouteError(f"{cfg_path} is unreadable; remove it or choose another --out") from None
+            if old != config:
+                a, b = _flat(old), _flat(config)
+                diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+                raise R2RouteError(f"--out {self.root} holds labels made with other settings ({', '.join(diff)} differ); choose another --out or rerun with the same settings")
+        elif self.root.is_dir() and any(self.root.iterdir()):
+            raise R2RouteError(f"--out {self.root} is not empty and holds no label run; choose another --out")
+        else:
+            atomic_write_json(cfg_path, config)
+        for tmp in self.root.glob("*/.*.tmp"):  # a write cut short by a kill; its unit is redone
+            tmp.unlink(missing_ok=True)
+
+    def load_json(self, step: str, chunk: int, queries: list[int]):
+        """The unit's content if it exists and covers exactly ``queries``, else None."""
+        p = self.path(step, chunk)
+        if not p.is_file():
+            return None
+        try:
+            obj = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return None
+        return obj if obj.get("queries") == queries else None
+
+    def has_table(self, step: str, chunk: int, queries: list[int]) -> bool:
+        import pyarrow.parquet as pq
+
+        p = self.path(step, chunk)
+        if not p.is_file():
+            return False
+        try:
+            meta = pq.read_schema(p).metadata or {}
+        except Exception:
+            return False
+        return json.loads(meta.get(b"queries", b"null")) == queries

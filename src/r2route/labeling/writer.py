@@ -1,0 +1,121 @@
+"""Greedy text from one model for the labeling steps: answers, continuations and verdicts.
+
+:class:`LocalWriter` decodes many contexts with continuous batching over a runner's slots and
+reuses each slot's KV cache for the common prefix of its next context (a query's mismatches share
+the query and most of the answer). :class:`RemoteWriter` asks an OpenAI-compatible server.
+Both are deterministic within a unit of work: :meth:`reset` forgets every cache so a unit reruns
+bit for bit after a crash, and the runner's padding plan uses a fixed cost, not timings.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .. import defaults
+from ..engine.runner import CallCostModel
+from ..errors import R2RouteError
+
+
+@dataclass
+class Written:
+    text: str
+    ids: list[int] | None  # the model's own tokens (local models), EOS included when it ended
+    ended: bool  # the model ended its answer (EOS / finish_reason "stop")
+
+
+def _lcp(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class LocalWriter:
+    """Batched greedy decoding with one local model (transformers or llama.cpp)."""
+
+    remote = False
+
+    def __init__(self, lm, eos_ids: set[int], slots: int = defaults.LABEL_SLOTS):
+        self.lm = lm
+        self.tokenizer = lm.tokenizer
+        self.eos = set(eos_ids)
+        self.slots = slots
+        self.runner = None
+
+    def reset(self) -> None:
+        """A fresh cache (a new runner): the next unit of work starts from the same state as a rerun."""
+        self.runner = self.lm.make_runner(self.slots, defaults.CALL_COST_TOKENS_CPU)
+        self.runner.cost = CallCostModel(defaults.CALL_COST_TOKENS_CPU, fit=False)
+        self._cached: list[list[int]] = [[] for _ in range(self.slots)]
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode([t for t in ids if t not in self.eos], skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def generate(self, contexts: list[list[int]], max_new: int, stop: Callable[[str], bool] | None = None, lead: list[str] | None = None, progress=None) -> list[Written]:
+        """Greedy-continue every context for at most ``max_new`` tokens, or until EOS, or until
+        ``stop(lead + text so far)`` holds."""
+        if self.runner is None:
+            self.reset()
+        window = self.lm.context_window
+        out: list[Written | None] = [None] * len(contexts)
+        queue = deque(range(len(contexts)))
+        free = list(range(self.slots))
+        job: dict[int, int] = {}
+        seqs: dict[int, list[int]] = {}
+        gen: dict[int, list[int]] = {}
+        while queue or job:
+            while queue and free:
+                slot, j = free.pop(0), queue.popleft()
+                seq = list(contexts[j])
+                if len(seq) + max_new > window:
+                    raise R2RouteError(f"a labeling context of {len(seq)} tokens plus {max_new} new ones exceeds {self.lm.name}'s window of {window}")
+                keep = min(_lcp(self._cached[slot], seq), len(seq) - 1, self.runner.seen(slot))
+                self.runner.truncate(slot, keep)
+                job[slot], seqs[slot], gen[slot] = j, seq, []
+            slots = sorted(job)
+            _, logits = self.runner.catch_up(slots, [seqs[s] for s in slots])
+            tokens = logits.argmax(dim=-1).tolist()
+            for s, t in zip(slots, tokens):
+                gen[s].append(t)
+                seqs[s].append(t)
+                ended = t in self.eos
+                done = ended or len(gen[s]) >= max_new
+                if not done and stop is not None:
+                    done = stop((lead[job[s]] if lead else "") + self.decode(gen[s]))
+                if done:
+                    j = job.pop(s)
+                    out[j] = Written(self.decode(gen[s]), gen[s], ended)
+                    self._cached[s] = seqs[s][:-1]  # the last token was never fed
+                    free.append(s)
+                    if progress is not None:
+                        progress.update(1)
+        return out  # type: ignore[return-value]
+
+
+class RemoteWriter:
+    """Greedy completions from an OpenAI-compatible server (vLLM, SGLang, llama.cpp, r2route)."""
+
+    remote = True
+
+    def __init__(self, client):
+        self.client = client
+        self.tokenizer = client.tokenizer
+
+    def reset(self) -> None:
+        pass  # the server's prefix cache is its own business
+
+    def generate(self, contexts: list[str], max_new: int, stop: Callable[[str], bool] | None = None, lead: list[str] | None = None, progress=None) -> list[Written]:
+        from ..engine.request import GenerationConfig
+
+        gen = GenerationConfig(max_new_tokens=max_new)
+        out = []
+        for lo in range(0, len(contexts), 16):
+            part = contexts[lo : lo + 16]
+            for text, ended in self.client.complete(part, [gen] * len(part), max_tokens=max_new):
+                out.append(Written(text, None, ended))
+            if progress is not None:
+                progress.update(len(part))
+        return out

@@ -123,7 +123,9 @@ def test_remote_llm_over_http_gives_the_local_answers(tmp_path, data, pair):
         remote = load_pair(PairConfig(pair="tiny", device="cpu", llm_url=f"{base}/v1"))
         assert remote.handoff == "text"
         w = llm_writer(remote, 4)
-        stats = run_labeling(remote, LabelConfig(data=str(data), **settings), tmp_path / "remote", build_verifier("llm", remote, w), writer=w, progress=False)
+        ver = build_verifier(None, remote, w, url=f"{base}/v1")  # --verifier-url: the verifier LLM over HTTP too
+        assert ver.name == "llm" and ver.writer.remote
+        stats = run_labeling(remote, LabelConfig(data=str(data), **settings), tmp_path / "remote", ver, writer=w, progress=False)
     w = llm_writer(pair, 4)
     run_labeling(pair, LabelConfig(data=str(data), **settings), tmp_path / "local", build_verifier("rule", pair, w), writer=w, progress=False)
 

@@ -9,6 +9,7 @@ import torch
 from r2route.labeling import LabelConfig, build_verifier, llm_writer, run_labeling
 from r2route.labeling.sentences import context_tail, cut_sentence, ends_sentence, sentence_end
 from r2route.labeling.verifiers import RuleVerifier, parse_verdict
+from r2route.labeling.writer import LocalWriter
 from r2route.pair import PairConfig, load_pair
 
 from .conftest import QUESTIONS
@@ -223,3 +224,31 @@ def test_embedding_verifier_separates_paraphrase_from_other_numbers():
     items = [{"context": "", "reference": " So she earned $10 in total.", "candidate": " So in total she earned $10."},
              {"context": "", "reference": " Total: 48 + 24 = 72 clips.", "candidate": " Natalia took the bus home."}]
     assert EmbeddingVerifier().judge(items)[0] == [0, 1]
+
+
+def shared_prefix_contexts(pair):
+    from r2route.engine import encode_prompt
+
+    base = encode_prompt(pair.tokenizer, QUESTIONS[0]) + list(range(300, 340))
+    return [base[: len(base) - k] + [400 + k] for k in (0, 3, 9, 20)] + [encode_prompt(pair.tokenizer, QUESTIONS[1])] * 2
+
+
+def assert_writer_shares_prefixes_exactly(pair, lm):
+    """Contexts that share a long prefix: each slot starts from another slot's copied cache, and
+    the tokens equal each context decoded alone by a fresh writer."""
+    ctxs = shared_prefix_contexts(pair)
+    together = LocalWriter(lm, pair.eos_token_ids("llm"), slots=3)
+    together.reset()
+    fed_before = together.runner.tokens_fed
+    got = together.generate(ctxs, 6)
+    fed = together.runner.tokens_fed - fed_before
+    alone = []
+    for c in ctxs:
+        w = LocalWriter(lm, pair.eos_token_ids("llm"), slots=1)
+        alone.append(w.generate([c], 6)[0].ids)
+    assert [g.ids for g in got] == alone
+    assert fed < sum(len(c) for c in ctxs) // 2  # the shared prefix was fed once, not per context
+
+
+def test_writer_copies_shared_prefixes(pair):
+    assert_writer_shares_prefixes_exactly(pair, pair.llm)

@@ -75,3 +75,9 @@ def test_backend_choice_for_gguf_files(ggufs, tmp_path):
     assert via_tf.slm.backend == "transformers" and via_tf.handoff == "token"
     via_cpp = load_pair(PairConfig(pair=None, slm=str(ggufs / "slm.gguf"), llm=str(ggufs / "llm.gguf"), device="cpu"))
     assert via_cpp.slm.backend == "llama.cpp"
+
+
+def test_labeling_writer_copies_prefixes_between_sequences(cpp_pair, pair):
+    from .test_labeling import assert_writer_shares_prefixes_exactly
+
+    assert_writer_shares_prefixes_exactly(cpp_pair, cpp_pair.llm)

@@ -73,7 +73,11 @@ LABEL_TOP_K = ROUTER_TOP_K  # top-k SLM logits stored per token
 LABEL_MAX_ANSWER_TOKENS = 512  # the LLM's answer budget; answers without EOS inside it are dropped
 LABEL_CONTINUATION_TOKENS = 32  # a continuation ends at the sentence end or after this many tokens
 LABEL_SLOTS = 8  # rows decoded together by the labeling LLM (answers, continuations, verdicts)
-LABEL_VERIFIER = "llm"  # llm (the paper's), rule, or embedding
+# rule, llm (the paper's: a verifier LLM) or embedding. On 77 hand-labeled mismatches of the default
+# pair (benchmarks/verifier_agreement.py) the rule agreed best (kappa 0.50); the pair's 1.5B LLM as
+# verifier called 99% of them divergent (kappa 0.00). With a large verifier LLM, pass --verifier llm.
+LABEL_VERIFIER = "rule"
 LABEL_VERIFIER_TOKENS = 4  # a verdict is the first 0/1 among this many generated tokens
 LABEL_EMBED_THRESHOLD = 0.9  # embedding verifier: cosine below this is divergent
 LABEL_VAL_PERCENT = 10  # share of queries (by a hash of their id) in the validation split
+LABEL_VERIFIER_PROMPT = "verifier_v1"  # labeling/prompts/<version>.txt

@@ -26,10 +26,11 @@ def label(
     llm_model: LlmModelOpt = None,
     llm_tokenizer: LlmTokOpt = None,
     llm_api_key: LlmKeyOpt = None,
-    verifier: Annotated[str, typer.Option("--verifier", help="llm (the pair's LLM), rule, embedding, or a model spec for another verifier LLM.")] = defaults.LABEL_VERIFIER,
+    verifier: Annotated[Optional[str], typer.Option("--verifier", help=f"rule, llm (the pair's LLM), embedding, or a model spec for another verifier LLM (default: {defaults.LABEL_VERIFIER}; llm with --verifier-url).")] = None,
     verifier_url: Annotated[Optional[str], typer.Option("--verifier-url", help="An OpenAI-compatible server for the verifier LLM.")] = None,
     verifier_model: Annotated[Optional[str], typer.Option("--verifier-model", help="The model name on --verifier-url.")] = None,
     verifier_api_key: Annotated[Optional[str], typer.Option("--verifier-api-key", envvar="R2ROUTE_VERIFIER_API_KEY", help="API key for --verifier-url.")] = None,
+    verifier_prompt: Annotated[str, typer.Option("--verifier-prompt", help="Version of the LLM verifier's prompt (labeling/prompts/*.txt).")] = defaults.LABEL_VERIFIER_PROMPT,
     chunk: Annotated[int, typer.Option("--chunk", help="Queries per unit of work (each unit is saved atomically).")] = defaults.LABEL_CHUNK,
     top_k: Annotated[int, typer.Option("--top-k", help="SLM log-probabilities stored per token.")] = defaults.LABEL_TOP_K,
     max_answer_tokens: Annotated[int, typer.Option("--max-answer-tokens", help="The LLM's answer budget; answers without EOS inside it are dropped.")] = defaults.LABEL_MAX_ANSWER_TOKENS,
@@ -48,17 +49,19 @@ def label(
     from ..labeling import LabelConfig, build_verifier, llm_writer, run_labeling
     from ..labeling.data import read_queries
     from ..labeling.report import print_table
+    from ..labeling.verifiers import load_prompt
 
     cfg = LabelConfig(data=data, field=field, limit=limit, chunk=chunk, top_k=top_k, max_answer_tokens=max_answer_tokens,
                       continuation_tokens=continuation_tokens, max_mismatches=max_mismatches, slots=slots, system=system,
                       keep_truncated=keep_truncated, seed=seed)
     cfg.validate()
+    load_prompt(verifier_prompt)
     read_queries(data, field, limit)  # bad data fails before any model loads
     if Path(out).exists() and not Path(out).is_dir():
         raise R2RouteError(f"--out {out} exists and is not a directory")
     mp = build_pair(pair_config(pair, slm, llm, device, dtype, llm_url, llm_model, llm_tokenizer, llm_api_key))
     writer = llm_writer(mp, slots)
-    ver = build_verifier(verifier, mp, writer, verifier_url, verifier_model, verifier_api_key, slots, device, dtype)
+    ver = build_verifier(verifier, mp, writer, verifier_url, verifier_model, verifier_api_key, slots, device, dtype, verifier_prompt)
     stats = run_labeling(mp, cfg, out, ver, writer=writer, progress=not quiet)
     if as_json:
         json.dump({k: v for k, v in stats.items() if k != "by_position"}, sys.stdout, indent=1)

@@ -63,6 +63,15 @@ class RowKVCache(Cache):
     def reset(self, slot: int) -> None:
         self.lengths[slot] = 0
 
+    def copy_prefix(self, src: int, dst: int, length: int) -> None:
+        """Make ``dst`` hold the first ``length`` cached tokens of ``src`` (a shared prompt is
+        prefilled once and copied, not recomputed per slot)."""
+        length = min(length, int(self.lengths[src]))
+        for store in (self.keys, self.values):
+            for buf in store:
+                buf[dst, :, :length] = buf[src, :, :length]
+        self.lengths[dst] = length
+
     def _grow(self, need: int) -> None:
         step = self.capacity_step
         new_cap = ((need + step - 1) // step) * step

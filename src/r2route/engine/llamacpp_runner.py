@@ -57,6 +57,15 @@ class LlamaCppRunner:
             self.lc.llama_memory_seq_rm(self.mem, slot, length, -1)
             self.lengths[slot] = length
 
+    def copy_prefix(self, src: int, dst: int, length: int) -> None:
+        """Give ``dst`` the first ``length`` cached tokens of ``src``: in the unified buffer the
+        cells are shared, not copied."""
+        length = min(length, self.lengths[src])
+        self.lc.llama_memory_seq_rm(self.mem, dst, -1, -1)
+        if length > 0:
+            self.lc.llama_memory_seq_cp(self.mem, src, dst, 0, length)
+        self.lengths[dst] = length
+
     def catch_up(self, slots: list[int], seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Feed each slot its unseen tokens; return last hidden [n, d] and logits [n, V] (float32, CPU)."""
         entries = []  # (slot, token, position, output row or -1)

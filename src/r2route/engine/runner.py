@@ -51,6 +51,11 @@ class ModelRunner:
         self.cache.truncate(slot, length)
 
     @torch.inference_mode()
+    def copy_prefix(self, src: int, dst: int, length: int) -> None:
+        """Give ``dst`` the first ``length`` cached tokens of ``src``."""
+        self.cache.copy_prefix(src, dst, length)
+
+    @torch.inference_mode()
     def catch_up(self, slots: list[int], seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Feed ``seqs[i][seen(slots[i]):]`` to each slot; return last hidden [n, d] and logits [n, V] (float32)."""
         new = [seq[self.seen(s):] for s, seq in zip(slots, seqs)]

@@ -2,7 +2,7 @@
 
 Three verifiers behind one interface:
 - ``llm`` (the paper's): a verifier LLM reads the short context and both continuations and answers
-  one digit. The prompt is the versioned file ``prompts/verifier_v1.txt``: its text before ``---``
+  one digit. The prompt is a versioned file, ``prompts/verifier_vN.txt``: its text before ``---``
   is the system message (a prefix every call shares, so a slot's cache keeps it), the rest the
   user message. An answer with no 0/1 digit is -1: counted, and excluded from training.
 - ``rule``: divergent when the numbers or the arithmetic operators differ (a cheap proxy for
@@ -20,11 +20,17 @@ from importlib import resources
 from .. import defaults
 from ..errors import R2RouteError
 
-PROMPT_VERSION = "verifier_v1"
+PROMPT_VERSION = defaults.LABEL_VERIFIER_PROMPT
 UNPARSEABLE = -1
 
 
+def prompt_versions() -> list[str]:
+    return sorted(p.name[:-4] for p in resources.files("r2route.labeling").joinpath("prompts").iterdir() if p.name.endswith(".txt"))
+
+
 def load_prompt(version: str = PROMPT_VERSION) -> tuple[str, str]:
+    if version not in prompt_versions():
+        raise R2RouteError(f"unknown verifier prompt {version!r} (have {', '.join(prompt_versions())})")
     text = resources.files("r2route.labeling").joinpath("prompts", f"{version}.txt").read_text(encoding="utf-8")
     system, _, user = text.partition("\n---\n")
     return system.strip(), user.strip()
@@ -149,28 +155,29 @@ class EmbeddingVerifier(Verifier):
         return {"verifier": "embedding", "model": "all-MiniLM-L6-v2", "threshold": self.threshold}
 
 
-def build_verifier(spec: str, pair, llm_writer, url: str | None = None, model: str | None = None, api_key: str | None = None,
-                   slots: int = defaults.LABEL_SLOTS, device: str = "auto", dtype: str = "auto") -> Verifier:
+def build_verifier(spec: str | None, pair, llm_writer, url: str | None = None, model: str | None = None, api_key: str | None = None,
+                   slots: int = defaults.LABEL_SLOTS, device: str = "auto", dtype: str = "auto", prompt: str = PROMPT_VERSION) -> Verifier:
     """``spec``: ``llm`` (the pair's LLM), ``rule``, ``embedding``, or a model spec (hub id, directory,
     GGUF) for another verifier LLM; ``url`` puts the verifier LLM behind an OpenAI-compatible server."""
     if url:
         from ..pair.remote import RemoteLLM
         from .writer import RemoteWriter
 
-        if spec not in ("llm", defaults.LABEL_VERIFIER):
-            raise R2RouteError("--verifier-url serves an LLM verifier; leave --verifier at llm")
+        if spec not in (None, "llm"):
+            raise R2RouteError(f"--verifier-url serves an LLM verifier; drop --verifier {spec} or set it to llm")
         client = RemoteLLM.connect(url, model, pair.llm.tokenizer, api_key)
-        return LLMVerifier(RemoteWriter(client), client.name)
+        return LLMVerifier(RemoteWriter(client), client.name, version=prompt)
+    spec = spec or defaults.LABEL_VERIFIER
     if spec == "rule":
         return RuleVerifier()
     if spec == "embedding":
         return EmbeddingVerifier()
     if spec == "llm":
-        return LLMVerifier(llm_writer, pair.llm.name)
+        return LLMVerifier(llm_writer, pair.llm.name, version=prompt)
     from ..pair.loading import load_model, resolve_device, resolve_dtype
     from ..pair.specs import parse_spec
     from .writer import LocalWriter
 
     dev = resolve_device(device)
     lm = load_model(parse_spec(spec), dev, resolve_dtype(dtype, dev))
-    return LLMVerifier(LocalWriter(lm, lm.eos_ids(), slots), lm.name)
+    return LLMVerifier(LocalWriter(lm, lm.eos_ids(), slots), lm.name, version=prompt)

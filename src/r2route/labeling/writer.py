@@ -49,7 +49,41 @@ class LocalWriter:
         """A fresh cache (a new runner): the next unit of work starts from the same state as a rerun."""
         self.runner = self.lm.make_runner(self.slots, defaults.CALL_COST_TOKENS_CPU)
         self.runner.cost = CallCostModel(defaults.CALL_COST_TOKENS_CPU, fit=False)
-        self._cached: list[list[int]] = [[] for _ in range(self.slots)]
+        self._content: list[list[int]] = [[] for _ in range(self.slots)]  # its first seen(slot) tokens are cached
+
+    def _cached_lcp(self, slot: int, seq: list[int]) -> int:
+        return _lcp(self._content[slot][: self.runner.seen(slot)], seq)
+
+    def _admit(self, queue, free, job, seqs, gen, contexts, max_new, window) -> None:
+        """Give queued contexts free slots, each starting from the longest cached prefix of any slot.
+
+        A context that shares a much longer prefix with one admitted in this same round waits a
+        step: once that one is prefilled, its cache is copied instead of prefilled again.
+        """
+        fresh: list[int] = []
+        while queue and free:
+            seq = contexts[queue[0]]
+            if len(seq) + max_new > window:
+                raise R2RouteError(f"a labeling context of {len(seq)} tokens plus {max_new} new ones exceeds {self.lm.name}'s window of {window}")
+            slot = free[0]
+            src, best = slot, self._cached_lcp(slot, seq)
+            for t in range(self.slots):
+                if t != slot and t not in fresh:
+                    n = self._cached_lcp(t, seq)
+                    if n > best:
+                        src, best = t, n
+            if any(_lcp(seqs[a], seq) >= best + 16 for a in fresh):
+                break
+            free.pop(0)
+            j = queue.popleft()
+            keep = min(best, len(seq) - 1)
+            if src == slot:
+                self.runner.truncate(slot, keep)
+            else:
+                self.runner.copy_prefix(src, slot, keep)
+            job[slot], seqs[slot], gen[slot] = j, list(seq), []
+            self._content[slot] = seqs[slot]
+            fresh.append(slot)
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode([t for t in ids if t not in self.eos], skip_special_tokens=True, clean_up_tokenization_spaces=False)
@@ -67,14 +101,7 @@ class LocalWriter:
         seqs: dict[int, list[int]] = {}
         gen: dict[int, list[int]] = {}
         while queue or job:
-            while queue and free:
-                slot, j = free.pop(0), queue.popleft()
-                seq = list(contexts[j])
-                if len(seq) + max_new > window:
-                    raise R2RouteError(f"a labeling context of {len(seq)} tokens plus {max_new} new ones exceeds {self.lm.name}'s window of {window}")
-                keep = min(_lcp(self._cached[slot], seq), len(seq) - 1, self.runner.seen(slot))
-                self.runner.truncate(slot, keep)
-                job[slot], seqs[slot], gen[slot] = j, seq, []
+            self._admit(queue, free, job, seqs, gen, contexts, max_new, window)
             slots = sorted(job)
             _, logits = self.runner.catch_up(slots, [seqs[s] for s in slots])
             tokens = logits.argmax(dim=-1).tolist()
@@ -88,7 +115,6 @@ class LocalWriter:
                 if done:
                     j = job.pop(s)
                     out[j] = Written(self.decode(gen[s]), gen[s], ended)
-                    self._cached[s] = seqs[s][:-1]  # the last token was never fed
                     free.append(s)
                     if progress is not None:
                         progress.update(1)

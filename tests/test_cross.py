@@ -56,7 +56,6 @@ def reference_cross(pair, prompt, p, seed, n=N):
     text, by_llm, last_read = "", [], None
 
     def catch_up(side):
-        nonlocal text
         if covered[side] < len(text):
             keep = len(seq[side]) - reader[side].pending
             seq[side], _ = splice(models[side].tokenizer, seq[side][:keep], start[side], text[covered[side]:])

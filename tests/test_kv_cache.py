@@ -57,8 +57,6 @@ def test_lm_head_matches_model_logits(pair):
 
 
 def test_plan_groups_is_optimal_and_covers_every_row():
-    import itertools
-
     def cost(groups, counts, k):
         return sum(k + max(counts[i] for i in g) * len(g) for g in groups)
 

@@ -1,7 +1,6 @@
 """`r2route label` as a user runs it: crash safety, bad input, and a remote LLM over HTTP."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -10,29 +10,13 @@ the same directory are refused.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from ..errors import R2RouteError
+from ..fileio import atomic_write_bytes
 
 STEPS = ("answers", "features", "continuations", "verdicts", "shards")
 _EXT = {"answers": "json", "features": "parquet", "continuations": "json", "verdicts": "json", "shards": "parquet"}
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def atomic_write_json(path: Path, obj) -> None:

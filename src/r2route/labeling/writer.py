@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import defaults
+from ..engine.handoff import common_prefix
 from ..engine.runner import CallCostModel
 from ..errors import R2RouteError
 
@@ -23,14 +24,6 @@ class Written:
     text: str
     ids: list[int] | None  # the model's own tokens (local models), EOS included when it ended
     ended: bool  # the model ended its answer (EOS / finish_reason "stop")
-
-
-def _lcp(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 class LocalWriter:
@@ -51,8 +44,8 @@ class LocalWriter:
         self.runner.cost = CallCostModel(defaults.CALL_COST_TOKENS_CPU, fit=False)
         self._content: list[list[int]] = [[] for _ in range(self.slots)]  # its first seen(slot) tokens are cached
 
-    def _cached_lcp(self, slot: int, seq: list[int]) -> int:
-        return _lcp(self._content[slot][: self.runner.seen(slot)], seq)
+    def _cachedcommon_prefix(self, slot: int, seq: list[int]) -> int:
+        return common_prefix(self._content[slot][: self.runner.seen(slot)], seq)
 
     def _admit(self, queue, free, job, seqs, gen, contexts, max_new, window) -> None:
         """Give queued contexts free slots, each starting from the longest cached prefix of any slot.
@@ -66,13 +59,13 @@ class LocalWriter:
             if len(seq) + max_new > window:
                 raise R2RouteError(f"a labeling context of {len(seq)} tokens plus {max_new} new ones exceeds {self.lm.name}'s window of {window}")
             slot = free[0]
-            src, best = slot, self._cached_lcp(slot, seq)
+            src, best = slot, self._cachedcommon_prefix(slot, seq)
             for t in range(self.slots):
                 if t != slot and t not in fresh:
-                    n = self._cached_lcp(t, seq)
+                    n = self._cachedcommon_prefix(t, seq)
                     if n > best:
                         src, best = t, n
-            if any(_lcp(seqs[a], seq) >= best + 16 for a in fresh):
+            if any(common_prefix(seqs[a], seq) >= best + 16 for a in fresh):
                 break
             free.pop(0)
             j = queue.popleft()

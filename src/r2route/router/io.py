@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from ..errors import R2RouteError
+from ..fileio import atomic_write_bytes
 from .model import RouterConfig, RouterModel
 
 FORMAT = "r2route-router"
@@ -52,19 +51,6 @@ class RouterBundle:
                 )
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_router(bundle: RouterBundle, out_dir: str | Path, dtype: torch.dtype = torch.float32) -> Path:
     """Write the router atomically (each file via temp + rename); returns the directory."""
     from safetensors.torch import save
@@ -72,7 +58,7 @@ def save_router(bundle: RouterBundle, out_dir: str | Path, dtype: torch.dtype = 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in bundle.model.state_dict().items()}
-    _atomic_write(out / "router.safetensors", save(state))
+    atomic_write_bytes(out / "router.safetensors", save(state))
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -82,7 +68,7 @@ def save_router(bundle: RouterBundle, out_dir: str | Path, dtype: torch.dtype = 
         "curve": bundle.curve,
         "metrics": bundle.metrics,
     }
-    _atomic_write(out / "router.json", (json.dumps(meta, indent=2) + "\n").encode())
+    atomic_write_bytes(out / "router.json", (json.dumps(meta, indent=2) + "\n").encode())
     return out
 
 

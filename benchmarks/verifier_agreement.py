@@ -75,8 +75,8 @@ def main() -> None:
     for name, (got, secs) in judged.items():
         keep = [i for i, g in enumerate(got) if g >= 0]
         g2, l2 = [got[i] for i in keep], [llm[i] for i in keep]
-        tp = sum(g == 1 and l == 1 for g, l in zip(g2, l2))
-        r = rows[name] = {"items": len(keep), "agreement": sum(g == l for g, l in zip(g2, l2)) / len(keep), "kappa": kappa(g2, l2),
+        tp = sum(g == 1 and v == 1 for g, v in zip(g2, l2))
+        r = rows[name] = {"items": len(keep), "agreement": sum(g == v for g, v in zip(g2, l2)) / len(keep), "kappa": kappa(g2, l2),
                           "precision": tp / max(sum(g2), 1), "recall": tp / max(sum(l2), 1), "positive_rate": sum(g2) / len(g2),
                           "ms_per_item": 1000 * secs / len(items)}
         print(f"  {name:<22} vs run's LLM: agreement {r['agreement']:.3f}  kappa {r['kappa']:+.3f}  precision {r['precision']:.3f}  "

@@ -189,6 +189,24 @@ def test_stats_count_tokens_and_activated_params(pair, prompts):
     assert batch.tokens_per_s > 0
 
 
+def test_router_time_is_counted_per_call(pair, prompts):
+    """A second call on the same engine reports its own router time, not the running total."""
+    import time
+
+    from r2route.router.strategies import SLMOnly
+
+    class SlowRouter(SLMOnly):  # the router dominates each step, so a running total would exceed the wall time
+        def decide(self, view):
+            time.sleep(0.005)
+            return super().decide(view)
+
+    engine = Engine(pair, SlowRouter(), max_batch=2)
+    cfg = GenerationConfig(max_new_tokens=N)
+    for _ in range(3):
+        _, batch = engine.generate(prompts[:2], cfg)
+        assert 0.005 * batch.steps <= batch.router_seconds <= batch.seconds
+
+
 def test_context_window_ends_generation(pair, prompts):
     window = pair.context_window
     long_prompt = (prompts[3] * (window // len(prompts[3]) + 1))[: window - 5]

@@ -9,7 +9,7 @@ TOP_P = 1.0
 SEED = 0
 
 # --- routing ---
-# Until a trained router ships, `generate` routes on SLM entropy (issue "Foundation").
+# Without a router (none given, none shipped for the pair: see router/shipped.py) a pair routes on SLM entropy.
 STRATEGY = "entropy"
 # Normalised entropy H/ln(V) at or above which a token goes to the LLM. On the default pair 0.1
 # (≈ 1.2 nats) routed 5.6% of the tokens of 20 GSM8K train answers, 0.05 routed 17.7%
@@ -24,6 +24,16 @@ ROUTER_WIDTH = 256
 ROUTER_DEPTH = 2
 ROUTER_LOGITS_PROJ = 64
 ROUTER_FEATURES = ("hidden", "token", "logits")
+ROUTER_DROPOUT = 0.1
+
+# --- router training (issue "Router training") ---
+ROUTER_OBJECTIVE = "divergent"  # or "mismatch": the paper's ablation of the training target
+ROUTER_TARGET_RECALL = 0.95  # of divergent validation tokens; the paper's operating point
+ROUTER_LR = 1e-3
+ROUTER_WEIGHT_DECAY = 0.01
+ROUTER_BATCH = 256
+ROUTER_MAX_EPOCHS = 40
+ROUTER_PATIENCE = 5  # epochs without a lower validation loss before stopping
 
 # --- KV cache ---
 # Capacity grows in steps of this many positions, so a long generation reallocates rarely.

@@ -12,6 +12,7 @@ from .chat import chat
 from .generate import generate
 from .label import label
 from .serve import serve
+from .train_router import train_router
 
 app = typer.Typer(
     name="r2route",
@@ -25,6 +26,7 @@ app.command()(generate)
 app.command()(chat)
 app.command()(serve)
 app.command()(label)
+app.command("train-router")(train_router)
 
 
 def main(argv: list[str] | None = None) -> int:

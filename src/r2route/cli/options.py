@@ -19,8 +19,8 @@ LlmModelOpt = Annotated[Optional[str], typer.Option("--llm-model", help="The mod
 LlmTokOpt = Annotated[Optional[str], typer.Option("--llm-tokenizer", help="Tokenizer (hub id or dir) whose chat template the remote LLM expects (default: the SLM's).")]
 LlmKeyOpt = Annotated[Optional[str], typer.Option("--llm-api-key", envvar="R2ROUTE_LLM_API_KEY", help="API key for --llm-url.")]
 LlmParamsOpt = Annotated[float, typer.Option("--llm-params", help="The remote LLM's parameter count in billions, for average activated parameters.")]
-RouterOpt = Annotated[Optional[str], typer.Option("--router", help="Router directory (router.json + router.safetensors), or 'none'.")]
-StrategyOpt = Annotated[Optional[str], typer.Option("--strategy", help="slm, llm, neural, entropy or random (default: neural with --router, else entropy).")]
+RouterOpt = Annotated[Optional[str], typer.Option("--router", help="Router directory (router.json + router.safetensors); default: the preset pair's shipped router; 'none' for none.")]
+StrategyOpt = Annotated[Optional[str], typer.Option("--strategy", help="slm, llm, neural, entropy or random (default: neural with --router or the pair's shipped router, else entropy).")]
 ThresholdOpt = Annotated[Optional[float], typer.Option("--threshold", help="Routing threshold in [0, 1] (router probability, or normalised SLM entropy).")]
 ShareOpt = Annotated[Optional[float], typer.Option("--llm-share", help="Target LLM share in [0, 1]: the probability for random routing, a calibrated threshold for neural.")]
 MaxNewOpt = Annotated[int, typer.Option("--max-new-tokens", "-n", help="Most tokens to generate.")]
@@ -72,9 +72,20 @@ def attach_strategy(strategy, pair) -> None:
         bundle.model.to(pair.device)
 
 
+def default_router(cfg, strategy: str | None, router: str | None) -> str | None:
+    """``--router`` as given, else the preset pair's shipped router when the pair is used as is
+    and no other strategy is asked for (``--router none`` turns it off)."""
+    from ..router.shipped import shipped_router
+
+    if router is not None or strategy not in (None, "neural") or cfg.slm or cfg.llm or cfg.llm_url:
+        return router
+    path = shipped_router(cfg.pair)
+    return str(path) if path else None
+
+
 def load_routed_pair(cfg, strategy, router, threshold, llm_share):
     """Validate the routing flags, then load the pair and attach the router: what every verb starts with."""
-    strat = build_strategy(strategy, router, threshold, llm_share)
+    strat = build_strategy(strategy, default_router(cfg, strategy, router), threshold, llm_share)
     mp = build_pair(cfg)
     attach_strategy(strat, mp)
     return mp, strat

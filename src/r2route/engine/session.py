@@ -87,6 +87,7 @@ class DecodeSession:
     def reset_stats(self) -> None:
         """Start counting afresh (between calls of an idle session)."""
         self.stats = BatchStats()
+        self._router_timer = Timer(self.device)
         self.finished.clear()
         for r in (self.slm, self.llm):
             if r is not None:

@@ -1,11 +1,11 @@
 """Pairs of causal LMs: loading, presets, tokenizer identity."""
 
 from .loading import LoadedModel, ParamCount, count_params, load_model, load_tokenizer
-from .pair import ModelPair, PairConfig, load_pair
+from .pair import ModelPair, PairConfig, load_pair, load_slm
 from .specs import ModelSpec, parse_spec
 from .tokenizers import first_difference, tokenizer_fingerprint
 
 __all__ = [
     "LoadedModel", "ModelPair", "ModelSpec", "PairConfig", "ParamCount",
-    "count_params", "first_difference", "load_model", "load_tokenizer", "load_pair", "parse_spec", "tokenizer_fingerprint",
+    "count_params", "first_difference", "load_model", "load_tokenizer", "load_pair", "load_slm", "parse_spec", "tokenizer_fingerprint",
 ]

@@ -118,6 +118,22 @@ class ModelPair:
         }
 
 
+def load_slm(cfg: PairConfig) -> LoadedModel:
+    """Load only the SLM that ``cfg`` names (what router training needs: its input embeddings)."""
+    device = resolve_device(cfg.device)
+    dtype = resolve_dtype(cfg.dtype, device)
+    if cfg.slm:
+        return load_model(parse_spec(cfg.slm), device, dtype, cfg.backend)
+    if cfg.pair in ("tiny", "tiny-cross"):
+        return build_tiny_pair(device, dtype, seed=cfg.tiny_seed, cross=cfg.pair == "tiny-cross")[0]
+    if cfg.pair in ("default", "smollm2"):
+        from .default import REGISTRY_PAIRS
+        from .registry import resolve
+
+        return load_model(parse_spec(str(resolve(REGISTRY_PAIRS[cfg.pair][0]))), device, dtype, cfg.backend)
+    raise R2RouteError(f"unknown pair preset: {cfg.pair} (use {', '.join(PRESETS)}, or --slm)")
+
+
 def load_pair(cfg: PairConfig) -> ModelPair:
     """Load the pair that ``cfg`` names. Token handoff where the tokenizers are identical, else text."""
     device = resolve_device(cfg.device)

@@ -32,7 +32,7 @@ class RouterConfig:
     depth: int = defaults.ROUTER_DEPTH
     logits_proj: int = defaults.ROUTER_LOGITS_PROJ
     features: tuple[str, ...] = field(default_factory=lambda: tuple(defaults.ROUTER_FEATURES))
-    dropout: float = 0.1
+    dropout: float = defaults.ROUTER_DROPOUT
 
     def __post_init__(self):
         self.features = tuple(self.features)

@@ -1,0 +1,149 @@
+"""`train-router` end to end: labels → router → calibrated threshold → files, metrics and plots.
+
+Every router is judged on the same validation tokens: the labels' validation split (by query),
+rows whose divergent label is known. Its threshold is calibrated there for the target recall of
+divergent tokens (or the target LLM share), and the full share curve is kept in ``router.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .. import defaults
+from ..errors import R2RouteError
+from ..fileio import atomic_write_bytes
+from ..router.io import RouterBundle, save_router
+from .curves import routed_at, share_curve, summarize, threshold_for_recall, threshold_for_share
+from .labels import LabelSet
+from .plots import plot_curves
+from .trainer import TrainConfig, make_inputs, predict, router_config, train
+
+SAVE_DTYPE = torch.float16
+Embed = Callable[[torch.Tensor], torch.Tensor]
+
+
+def check_targets(target_recall: float | None, target_share: float | None) -> None:
+    if target_recall is not None and target_share is not None:
+        raise R2RouteError("give --target-recall or --target-llm-share, not both")
+    if target_recall is not None and not 0.0 < target_recall <= 1.0:
+        raise R2RouteError(f"--target-recall must be in (0, 1], got {target_recall}")
+    if target_share is not None and not 0.0 <= target_share <= 1.0:
+        raise R2RouteError(f"--target-llm-share must be in [0, 1], got {target_share}")
+
+
+def eval_rows(labels: LabelSet) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, y): validation rows with a known divergent label, and that label."""
+    y, usable = labels.target("divergent")
+    rows = usable & labels.is_val
+    if not rows.any():
+        raise R2RouteError("the validation split holds no labeled tokens: label more queries or raise --val-percent")
+    if not y[rows].any():
+        raise R2RouteError("no divergent tokens in the validation split: a recall cannot be calibrated (label more queries or raise --val-percent)")
+    return rows, y[rows]
+
+
+def fit(labels: LabelSet, cfg: TrainConfig, embed: Embed | None, embed_size: int, progress: bool):
+    """Train one router on the training split; returns (result, validation scores)."""
+    cfg.validate()
+    y, usable = labels.target(cfg.objective)
+    tr = usable & ~labels.is_val
+    if not tr.any():
+        raise R2RouteError("the training split holds no labeled tokens: label more queries or lower --val-percent")
+    va = usable & labels.is_val
+    mcfg = router_config(labels, cfg, embed_size)
+    res = train(mcfg, cfg, make_inputs(labels, tr, cfg.features, cfg.top_k, embed), y[tr],
+                make_inputs(labels, va, cfg.features, cfg.top_k, embed), y[va], progress)
+    # Routers are saved in float16: calibrate the weights that will be loaded, not their float32 originals.
+    with torch.no_grad():
+        for p in res.model.state_dict().values():
+            p.copy_(p.to(SAVE_DTYPE).to(p.dtype))
+    rows, _ = eval_rows(labels)
+    scores = predict(res.model, make_inputs(labels, rows, cfg.features, cfg.top_k, embed), int(rows.sum()))
+    return res, scores
+
+
+def train_router_run(labels: LabelSet, out: str | Path, cfg: TrainConfig, embed: Embed | None, embed_size: int,
+                     target_recall: float | None = None, target_share: float | None = None,
+                     labels_path: str = "", progress: bool = True) -> dict:
+    """Train, calibrate and write ``router.safetensors``, ``router.json``, ``metrics.json`` and plots.
+
+    The threshold is set for ``target_share`` if given, else for ``target_recall`` (default: the paper's 0.95)."""
+    check_targets(target_recall, target_share)
+    report_recall = target_recall or defaults.ROUTER_TARGET_RECALL
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise R2RouteError(f"--out {out} exists and is not a directory")
+    rows, y_val = eval_rows(labels)
+    t0 = time.perf_counter()
+    res, scores = fit(labels, cfg, embed, embed_size, progress)
+    seconds = time.perf_counter() - t0
+    threshold = (threshold_for_share(scores, target_share) if target_share is not None
+                 else threshold_for_recall(scores, y_val, report_recall))
+    chosen = routed_at(scores, y_val, threshold)
+    baselines = {"entropy": labels.entropy[rows], "max_prob": labels.max_prob_score()[rows]}
+    y_train, usable = labels.target(cfg.objective)
+    tr = usable & ~labels.is_val
+    n_params = res.model.num_params()
+    metrics = {
+        "labels": labels_path,
+        "pair": labels.pair,
+        "train": {"queries": int(len(np.unique(labels.query_id[tr]))), "tokens": int(tr.sum()),
+                  "positives": int(y_train[tr].sum()), "objective": cfg.objective},
+        "val": {"queries": int(len(np.unique(labels.query_id[rows]))), "tokens": int(rows.sum()),
+                "divergent": int(y_val.sum())},
+        "target": {"recall": report_recall} if target_share is None else {"llm_share": target_share},
+        "threshold": chosen,
+        "router": summarize(scores, y_val, report_recall),
+        "baselines": {k: summarize(v, y_val, report_recall) for k, v in baselines.items()},
+        "params": n_params,
+        # multiply-adds per token ≈ weights touched once; compare with the SLM's ~2·P flops per token
+        "flops_per_token": 2 * n_params,
+        "training": {"config": _jsonable(asdict(cfg)), "best_epoch": res.best_epoch, "pos_weight": res.pos_weight,
+                     "seconds": seconds, "history": res.history},
+    }
+    bundle = RouterBundle(model=res.model, threshold=threshold, pair=labels.pair, curve=share_curve(scores, y_val),
+                          metrics={k: metrics[k] for k in ("train", "val", "target", "threshold", "params")})
+    bundle.metrics["roc_auc"] = metrics["router"]["roc_auc"]
+    bundle.metrics["pr_auc"] = metrics["router"]["pr_auc"]
+    save_router(bundle, out, dtype=SAVE_DTYPE)
+    atomic_write_bytes(out / "metrics.json", (json.dumps(metrics, indent=1) + "\n").encode())
+    title = f"{labels.pair.get('slm', '?')} → {labels.pair.get('llm', '?')}: {metrics['val']['tokens']} val tokens, {metrics['val']['divergent']} divergent"
+    plot_curves({"router": scores, **baselines}, y_val, chosen, out, title)
+    return metrics
+
+
+ABLATIONS = (
+    (("hidden",), "divergent"),
+    (("hidden", "token"), "divergent"),
+    (("hidden", "token", "logits"), "divergent"),
+    (("hidden", "token", "logits"), "mismatch"),
+)
+
+
+def run_ablations(labels: LabelSet, out: str | Path, base: TrainConfig, embed: Embed | None, embed_size: int,
+                  target_recall: float = defaults.ROUTER_TARGET_RECALL, progress: bool = True) -> dict:
+    """The paper's ablation table on one validation set: feature sets and the training objective,
+    each reported as recall of divergent tokens at equal LLM shares. Writes ``ablation.json``."""
+    rows, y_val = eval_rows(labels)
+    results = []
+    for features, objective in ABLATIONS:
+        cfg = TrainConfig(**{**asdict(base), "features": features, "objective": objective})
+        res, scores = fit(labels, cfg, embed, embed_size, progress)
+        results.append({"features": list(features), "objective": objective, "params": res.model.num_params(),
+                        "best_epoch": res.best_epoch, **summarize(scores, y_val, target_recall)})
+    for name, s in (("entropy", labels.entropy[rows]), ("max_prob", labels.max_prob_score()[rows])):
+        results.append({"features": [name], "objective": "none (baseline)", **summarize(s, y_val, target_recall)})
+    report = {"pair": labels.pair, "val_tokens": int(rows.sum()), "val_divergent": int(y_val.sum()), "rows": results}
+    atomic_write_bytes(Path(out) / "ablation.json", (json.dumps(report, indent=1) + "\n").encode())
+    return report
+
+
+def _jsonable(d: dict) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}

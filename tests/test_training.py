@@ -217,3 +217,34 @@ def test_bad_input_is_one_line(capsys, tmp_path, make, args, message):
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r" / "router.json").exists()
+
+
+# --- the shipped router -------------------------------------------------------------------------------
+
+
+def test_shipped_router_is_used_only_for_its_pair_as_is():
+    from r2route.cli.options import default_router
+    from r2route.pair import PairConfig
+    from r2route.router.shipped import shipped_router
+
+    path = shipped_router("default")
+    assert path is not None, "the default pair's router must ship in the package"
+    assert default_router(PairConfig(pair="default"), None, None) == str(path)
+    assert default_router(PairConfig(pair="default"), "neural", None) == str(path)
+    assert default_router(PairConfig(pair="default"), "entropy", None) is None
+    assert default_router(PairConfig(pair="default"), None, "none") == "none"
+    assert default_router(PairConfig(pair="default", slm="some/other"), None, None) is None
+    assert default_router(PairConfig(pair="tiny"), None, None) is None
+
+
+def test_shipped_router_loads_with_its_pair_and_calibration():
+    from r2route.pair.default import REGISTRY_PAIRS
+    from r2route.router.shipped import shipped_router
+
+    bundle = load_router(shipped_router("default"))
+    assert (bundle.pair["slm"], bundle.pair["llm"]) == REGISTRY_PAIRS["default"]
+    shares = [p["llm_share"] for p in bundle.curve]
+    assert len(shares) > 50 and shares == sorted(shares)
+    assert 0 < bundle.threshold < 1
+    assert bundle.metrics["val"]["divergent"] > 0 and bundle.metrics["threshold"]["recall"] >= 0.9
+    assert bundle.threshold_for_share(0.15) >= bundle.threshold_for_share(0.3)

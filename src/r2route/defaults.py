@@ -91,3 +91,12 @@ LABEL_VERIFIER_TOKENS = 4  # a verdict is the first 0/1 among this many generate
 LABEL_EMBED_THRESHOLD = 0.9  # embedding verifier: cosine below this is divergent
 LABEL_VAL_PERCENT = 10  # share of queries (by a hash of their id) in the validation split
 LABEL_VERIFIER_PROMPT = "verifier_v1"  # labeling/prompts/<version>.txt
+
+# --- evaluation (issue "Evaluation") ---
+EVAL_CODE_TIMEOUT = 10.0  # seconds a HumanEval program may run before it counts as failed
+EVAL_LLM_SHARES = (0.1, 0.2, 0.3, 0.5)  # target LLM shares every routed method is run at
+EVAL_MAX_NEW_TOKENS = 512
+EVAL_BATCH = 4  # prompts decoded together (on this CPU the default pair's throughput peaked at 4)
+EVAL_CALIBRATION_SIZE = 32  # records whose SLM decoding sets the thresholds (never evaluated)
+EVAL_PROBE_TOKENS = 16  # the query-level router reads the SLM's entropy over this many first tokens
+EVAL_BOOTSTRAP = 1000  # resamples for the 95% interval of accuracy

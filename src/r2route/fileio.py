@@ -22,3 +22,40 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def claim_run_dir(root: Path, name: str, config: dict, what: str) -> None:
+    """Start a run directory by writing ``config`` to ``root/name``, or check that the run already
+    there was made with the same settings; a mismatch names the differing keys in one line."""
+    import json
+
+    from .errors import R2RouteError
+
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise R2RouteError(f"--out {root} exists and is not a directory")
+    path = root / name
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError):
+            raise R2RouteError(f"{path} is unreadable; remove it or choose another --out") from None
+        if old != config:
+            a, b = _flat(old), _flat(config)
+            diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            raise R2RouteError(f"--out {root} holds a {what} made with other settings ({', '.join(diff)} differ); "
+                               "choose another --out or rerun with the same settings")
+    elif root.is_dir() and any(root.iterdir()):
+        raise R2RouteError(f"--out {root} is not empty and holds no {what}; choose another --out")
+    else:
+        atomic_write_bytes(path, (json.dumps(config, indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))

@@ -9,6 +9,7 @@ from typer.exceptions import TyperException
 
 from ..errors import R2RouteError
 from .chat import chat
+from .eval import eval_
 from .generate import generate
 from .label import label
 from .serve import serve
@@ -27,6 +28,7 @@ app.command()(chat)
 app.command()(serve)
 app.command()(label)
 app.command("train-router")(train_router)
+app.command("eval")(eval_)
 
 
 def main(argv: list[str] | None = None) -> int:

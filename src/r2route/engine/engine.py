@@ -51,18 +51,20 @@ class Engine:
         prompts: list[list[int] | PairPrompt],
         gen: GenerationConfig | list[GenerationConfig],
         results: dict | None = None,
-        strategy: Strategy | None = None,
+        strategy: Strategy | list[Strategy | None] | None = None,
     ) -> Iterator[TokenEvent]:
         """Yield token events as they are produced; request ids are prompt indices.
 
         Pass a dict as ``results`` to receive each finished :class:`Result` (keyed by index) and,
         under the key ``"batch"``, the :class:`BatchStats`. ``strategy`` overrides the engine's
-        routing for this call (the same models, caches and contexts serve every strategy).
+        routing for this call, or per prompt as a list (the same models, caches and contexts serve
+        every strategy; query-level routing sends whole prompts to one model this way).
         """
         gens = gen if isinstance(gen, list) else [gen] * len(prompts)
+        strats = strategy if isinstance(strategy, list) else [strategy] * len(prompts)
         sess = self._idle_session()
-        for i, (p, g) in enumerate(zip(prompts, gens)):
-            sess.submit(i, p, g, strategy)
+        for i, (p, g, s) in enumerate(zip(prompts, gens, strats)):
+            sess.submit(i, p, g, s)
         t0 = time.perf_counter()
         while sess.busy:
             yield from sess.step()
@@ -76,7 +78,7 @@ class Engine:
         self,
         prompts: list[list[int] | PairPrompt],
         gen: GenerationConfig | list[GenerationConfig] | None = None,
-        strategy: Strategy | None = None,
+        strategy: Strategy | list[Strategy | None] | None = None,
     ) -> tuple[list[Result], BatchStats]:
         """Decode all prompts to completion; results in prompt order."""
         out: dict = {}

@@ -31,6 +31,7 @@ from .request import GenerationConfig, PairPrompt, Result, TokenEvent, route_gen
 from .handoff import common_prefix
 from .row import Row
 from .sampling import pick_tokens
+from .threads import single_thread
 from .stats import BatchStats, RequestStats, Timer
 from .waiting import optimal_wait
 
@@ -263,7 +264,7 @@ class DecodeSession:
         """Ask each row's strategy; rows sharing a strategy are decided in one call."""
         before = self._router_timer.seconds
         routed = [False] * len(rows)
-        with self._router_timer:
+        with self._router_timer, single_thread(self.device.type == "cpu"):
             token_t = torch.tensor(tokens, device=self.device)
             groups: dict[int, list[int]] = {}
             for i, r in enumerate(rows):

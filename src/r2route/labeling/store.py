@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import R2RouteError
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, claim_run_dir
 
 STEPS = ("answers", "features", "continuations", "verdicts", "shards")
 _EXT = {"answers": "json", "features": "parquet", "continuations": "json", "verdicts": "json", "shards": "parquet"}
@@ -32,16 +31,6 @@ def atomic_write_table(path: Path, table) -> None:
     atomic_write_bytes(path, sink.getvalue().to_pybytes())
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 class RunDir:
     """``--out``: where each step's units live, named by chunk index."""
 
@@ -53,22 +42,7 @@ class RunDir:
 
     def claim(self, config: dict) -> None:
         """Write the run's settings, or check that an existing run has the same ones."""
-        if self.root.exists() and not self.root.is_dir():
-            raise R2RouteError(f"--out {self.root} exists and is not a directory")
-        cfg_path = self.root / "label-config.json"
-        if cfg_path.is_file():
-            try:
-                old = json.loads(cfg_path.read_text())
-            except (OSError, json.JSONDecodeError):
-                raise R2RouteError(f"{cfg_path} is unreadable; remove it or choose another --out") from None
-            if old != config:
-                a, b = _flat(old), _flat(config)
-                diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-                raise R2RouteError(f"--out {self.root} holds labels made with other settings ({', '.join(diff)} differ); choose another --out or rerun with the same settings")
-        elif self.root.is_dir() and any(self.root.iterdir()):
-            raise R2RouteError(f"--out {self.root} is not empty and holds no label run; choose another --out")
-        else:
-            atomic_write_json(cfg_path, config)
+        claim_run_dir(self.root, "label-config.json", config, "label run")
         for tmp in self.root.glob("*/.*.tmp"):  # a write cut short by a kill; its unit is redone
             tmp.unlink(missing_ok=True)
 

@@ -70,14 +70,31 @@ def tensor_table(path: str | Path) -> dict[str, TensorInfo]:
     return {n: TensorInfo(n, s, t, data_start + o) for n, s, t, o in infos}
 
 
-def read_matrix(path: str | Path, info: TensorInfo) -> np.ndarray:
-    """A 2-D tensor, dequantized to float32, shape (rows, row length)."""
-    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
-    from gguf.quants import dequantize
+class MatrixRows:
+    """A 2-D tensor of a GGUF file, memory-mapped, dequantized row by row on demand.
 
-    cols, rows = info.shape[0], int(np.prod(info.shape[1:]))
-    qtype = GGMLQuantizationType(info.ggml_type)
-    block, type_size = GGML_QUANT_SIZES[qtype]
-    row_bytes = cols // block * type_size
-    raw = np.memmap(path, dtype=np.uint8, mode="r", offset=info.offset, shape=(rows, row_bytes))
-    return dequantize(np.asarray(raw), qtype).reshape(rows, cols).astype(np.float32)
+    The router needs a handful of embedding rows per step; dequantizing a 151k-row table up front
+    costs seconds and half a GB, so rows are decoded when asked for and kept (a text reuses few
+    distinct tokens; dequantizing one row costs ~0.3 ms on a busy CPU, a cached one ~10 µs)."""
+
+    def __init__(self, path: str | Path, info: TensorInfo):
+        from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+        self.cols, self.n_rows = info.shape[0], int(np.prod(info.shape[1:]))
+        self.qtype = GGMLQuantizationType(info.ggml_type)
+        block, type_size = GGML_QUANT_SIZES[self.qtype]
+        self.raw = np.memmap(path, dtype=np.uint8, mode="r", offset=info.offset, shape=(self.n_rows, self.cols // block * type_size))
+        self._cache: dict[int, np.ndarray] = {}
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """Rows ``ids`` (any shape of integers), float32, shape ``ids.shape + (cols,)``."""
+        from gguf.quants import dequantize
+
+        ids = np.asarray(ids, dtype=np.int64)
+        flat = ids.reshape(-1).tolist()
+        new = sorted({i for i in flat if i not in self._cache})
+        if new:
+            rows = dequantize(np.ascontiguousarray(self.raw[new]), self.qtype).reshape(len(new), self.cols).astype(np.float32)
+            self._cache.update(zip(new, rows))
+        out = np.stack([self._cache[i] for i in flat]) if flat else np.zeros((0, self.cols), np.float32)
+        return out.reshape(*ids.shape, self.cols)

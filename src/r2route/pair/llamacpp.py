@@ -65,7 +65,7 @@ class LlamaCppModel:
     gpu_layers: int
     ctx_per_slot: int
     kv_type: str = "f16"
-    _embedding: torch.Tensor | None = field(default=None, repr=False)
+    _embedding: object | None = field(default=None, repr=False)  # gguf_scan.MatrixRows
     backend = "llama.cpp"
 
     @classmethod
@@ -132,10 +132,10 @@ class LlamaCppModel:
         return {i for i in ids if i >= 0}
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
-        """Input embeddings (the router's token feature), dequantized from the GGUF on first use."""
+        """Input embeddings (the router's token feature), dequantized from the GGUF row by row."""
         if self._embedding is None:
             self._embedding = _token_embedding(self.path)
-        return self._embedding[ids.cpu()].float()
+        return torch.from_numpy(self._embedding.rows(ids.cpu().numpy()))
 
     @property
     def hidden_size(self) -> int:
@@ -162,12 +162,12 @@ def _tied(path: Path) -> bool:
     return "output.weight" not in tensor_table(path)
 
 
-def _token_embedding(path: Path) -> torch.Tensor:
-    from .gguf_scan import read_matrix, tensor_table
+def _token_embedding(path: Path):
+    from .gguf_scan import MatrixRows, tensor_table
 
     info = tensor_table(path).get("token_embd.weight")
     if info is None:
         raise R2RouteError(f"{path} has no token_embd.weight tensor")
-    return torch.from_numpy(read_matrix(path, info)).half()
+    return MatrixRows(path, info)
 
 

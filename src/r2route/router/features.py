@@ -10,7 +10,10 @@ import torch
 def topk_logprobs(logits: torch.Tensor, k: int) -> torch.Tensor:
     """The k largest log-probabilities, sorted descending (shift-invariant, unlike raw logits)."""
     k = min(k, logits.shape[-1])
-    return torch.log_softmax(logits.float(), dim=-1).topk(k, dim=-1).values
+    x = logits.float()
+    # top-k of the logits minus their log-sum-exp: the same numbers as top-k of log_softmax
+    # without materialising a second vocabulary-sized tensor every step
+    return x.topk(k, dim=-1).values - torch.logsumexp(x, dim=-1, keepdim=True)
 
 
 def normalized_entropy(logits: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,72 @@
+"""Thresholds that make each routed method send a target share of tokens to the LLM.
+
+Every routed method is calibrated the same way, on records the evaluation never scores: the SLM
+decodes them greedily on its own while a recorder collects each method's score at every step,
+and a method's threshold for share s is the score that s of those tokens reach. Mixed decoding
+then follows slightly different trajectories, so the share a run *measures* is reported beside
+the target. The query-level baseline scores a whole query by the SLM's mean normalised entropy
+over its first ``probe_tokens`` tokens and routes the queries whose score is in the top share.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..engine import Engine, GenerationConfig
+from ..router.features import normalized_entropy
+from ..router.strategies import ScoreStrategy, StepView, Strategy
+from ..training.curves import threshold_for_share
+
+
+class ScoreRecorder(Strategy):
+    """Never routes; records every step's scores of the given score strategies (pooled over rows)."""
+
+    name = "record"
+
+    def __init__(self, scorers: dict[str, ScoreStrategy]):
+        self.scorers = scorers
+        self.scores: dict[str, list[torch.Tensor]] = {k: [] for k in scorers}
+
+    def decide(self, view: StepView) -> list[bool]:
+        for k, s in self.scorers.items():
+            self.scores[k].append(s.scores(view).float().cpu())
+        return [False] * view.tokens.shape[0]
+
+    def pooled(self) -> dict[str, np.ndarray]:
+        return {k: torch.cat(v).numpy() if v else np.zeros(0) for k, v in self.scores.items()}
+
+
+class EntropyProbe(Strategy):
+    """Never routes; the mean normalised entropy of one request's steps (run it one prompt at a time)."""
+
+    name = "probe"
+
+    def __init__(self):
+        self.values: list[float] = []
+
+    def decide(self, view: StepView) -> list[bool]:
+        self.values.extend(normalized_entropy(view.logits).tolist())
+        return [False] * view.tokens.shape[0]
+
+
+def probe_score(engine: Engine, prompt, probe_tokens: int) -> float:
+    """The query-level router's score of one prompt: the SLM's mean entropy over its first tokens."""
+    probe = EntropyProbe()
+    engine.generate([prompt], GenerationConfig(max_new_tokens=probe_tokens), strategy=probe)
+    return float(np.mean(probe.values)) if probe.values else 0.0
+
+
+def token_thresholds(engine: Engine, prompts: list, scorers: dict[str, ScoreStrategy], shares: list[float],
+                     max_new_tokens: int) -> dict:
+    """Per scorer, {share: threshold} from the SLM's own greedy decoding of ``prompts``."""
+    rec = ScoreRecorder(scorers)
+    engine.generate(prompts, GenerationConfig(max_new_tokens=max_new_tokens), strategy=rec)
+    pooled = rec.pooled()
+    return {name: {str(s): threshold_for_share(v, s) for s in shares} for name, v in pooled.items()} | {
+        "tokens": int(len(next(iter(pooled.values())))) if pooled else 0}
+
+
+def query_thresholds(scores: list[float], shares: list[float]) -> dict:
+    """{share: threshold} over per-query probe scores."""
+    return {str(s): threshold_for_share(np.asarray(scores), s) for s in shares}

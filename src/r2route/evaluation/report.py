@@ -1,0 +1,77 @@
+"""The evaluation's table (rich) and ``pareto.png``: accuracy vs LLM share and vs average parameters."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ..fileio import atomic_write_bytes
+
+_STYLE = {"neural": ("C0", "o-"), "entropy": ("C1", "s--"), "random": ("C7", "^:"), "query": ("C2", "d-.")}
+
+
+def _params(n: float) -> str:
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:.0f}"
+
+
+def print_summary(summary: dict, task: str) -> None:
+    t = Table(title=f"{task}: {summary['records']} records (every method on the same records)",
+              caption="share: measured LLM share of output tokens \\[target]; params: average activated; lat: mean seconds per query; len: mean output tokens")
+    for col in ("method", "share", "acc", "95% CI", "params", "tok/s", "lat s", "len"):
+        t.add_column(col, justify="left" if col == "method" else "right")
+    order = {"slm": 0, "llm": 1}
+    for p in sorted(summary["points"], key=lambda p: (order.get(p["method"], 2), p["method"], p["target_share"] or 0)):
+        target = "" if p["target_share"] is None else f" [{p['target_share']:g}]"
+        t.add_row(p["method"], f"{p['llm_share']:.3f}{target}", f"{p['accuracy']:.3f}", f"{p['ci95'][0]:.2f}–{p['ci95'][1]:.2f}",
+                  _params(p["avg_params"]), f"{p['tokens_per_s']:.1f}", f"{p['latency_s']:.1f}", f"{p['output_tokens']:.0f}")
+    Console().print(t)
+    if summary["methods"]:
+        m = Table(title="RouteLLM figures: area under the gap-recovered curve, LLM share needed for 50%/80% of the SLM→LLM gap")
+        for col in ("method", "APGR", "share@50%", "share@80%"):
+            m.add_column(col, justify="left" if col == "method" else "right")
+
+        def f(x):
+            return "–" if x is None else f"{x:.3f}"
+
+        for name, v in summary["methods"].items():
+            m.add_row(name, f(v["apgr"]), f(v["share_for_50pct_gap"]), f(v["share_for_80pct_gap"]))
+        Console().print(m)
+
+
+def plot_pareto(summary: dict, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    ref = {p["method"]: p for p in summary["points"] if p["target_share"] is None}
+    top = max((p["avg_params"] for p in summary["points"]), default=0)
+    unit, pscale = ("B", 1e-9) if top >= 1e9 else ("M", 1e-6)
+    for ax, key, label in ((axes[0], "llm_share", "LLM share (measured)"), (axes[1], "avg_params", f"average activated parameters ({unit})")):
+        scale = pscale if key == "avg_params" else 1.0
+        for method in sorted({p["method"] for p in summary["points"] if p["target_share"] is not None}):
+            pts = sorted((p for p in summary["points"] if p["method"] == method), key=lambda p: p[key])
+            c, st = _STYLE.get(method, (None, "o-"))
+            ax.errorbar([p[key] * scale for p in pts], [p["accuracy"] for p in pts],
+                        yerr=[[p["accuracy"] - p["ci95"][0] for p in pts], [p["ci95"][1] - p["accuracy"] for p in pts]],
+                        fmt=st, color=c, label=method, capsize=2, markersize=5, linewidth=1.2, alpha=0.9)
+        for name, marker in (("slm", "v"), ("llm", "*")):
+            if name in ref:
+                ax.plot([ref[name][key] * scale], [ref[name]["accuracy"]], marker, color="black", markersize=10, label=f"{name} only")
+        ax.set_xlabel(label)
+        ax.set_ylabel("accuracy")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())

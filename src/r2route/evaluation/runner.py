@@ -1,0 +1,214 @@
+"""`r2route eval`: every method × target LLM share over a task's records, resumably.
+
+The run directory holds ``eval-config.json`` (what must not change on resume), ``calibration.json``
+(thresholds per method and share, computed once), ``probes.json`` (query-level scores), and
+``results.jsonl``: one row per method × share × record, appended and fsynced after each batch.
+A rerun skips the rows it finds; a line cut short by a crash is dropped and redone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .. import defaults
+from ..engine import Engine, GenerationConfig
+from ..errors import R2RouteError
+from ..fileio import atomic_write_bytes, claim_run_dir
+from ..pair.pair import ModelPair
+from ..router.io import RouterBundle
+from ..router.strategies import EntropyStrategy, LLMOnly, NeuralStrategy, RandomStrategy, SLMOnly
+from .calibration import probe_score, query_thresholds, token_thresholds
+from .graders import make_grader
+from .tasks import Task, task_signature
+
+METHODS = ("slm", "llm", "neural", "entropy", "random", "query")
+ROUTED = ("neural", "entropy", "random", "query")
+
+
+@dataclass
+class EvalConfig:
+    """Settings of an evaluation run. ``methods``, ``shares`` and ``limit`` may grow on resume."""
+
+    methods: tuple[str, ...] = METHODS
+    shares: tuple[float, ...] = defaults.EVAL_LLM_SHARES
+    max_new_tokens: int = defaults.EVAL_MAX_NEW_TOKENS
+    batch: int = defaults.EVAL_BATCH
+    probe_tokens: int = defaults.EVAL_PROBE_TOKENS
+    seed: int = defaults.SEED
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        bad = [m for m in self.methods if m not in METHODS]
+        if bad or not self.methods:
+            raise R2RouteError(f"--methods must be a non-empty subset of {','.join(METHODS)}, got {','.join(self.methods) or 'none'}")
+        if any(not 0.0 <= s <= 1.0 for s in self.shares):
+            raise R2RouteError(f"--llm-shares must lie in [0, 1], got {','.join(map(str, self.shares))}")
+        if any(m in ROUTED for m in self.methods) and not self.shares:
+            raise R2RouteError("routed methods need --llm-shares")
+        for name in ("max_new_tokens", "batch", "probe_tokens"):
+            if getattr(self, name) < 1:
+                raise R2RouteError(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(self, name)}")
+
+    def fixed(self) -> dict:
+        d = asdict(self)
+        for k in ("methods", "shares", "batch"):
+            d.pop(k)
+        return d
+
+
+def _jdump(obj) -> bytes:
+    return (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode()
+
+
+class ResultsFile:
+    """``results.jsonl``: rows appended per batch; rows cut short by a crash are dropped on open."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows: list[dict] = []
+        if path.is_file():
+            raw = path.read_bytes()
+            good = b""
+            for line in raw.splitlines(keepends=True):
+                try:
+                    self.rows.append(json.loads(line))
+                    good += line if line.endswith(b"\n") else line + b"\n"
+                except json.JSONDecodeError:
+                    break  # a torn final line; everything after it is dropped too
+            if good != raw:
+                atomic_write_bytes(path, good)
+        self.done = {(r["method"], r["share"], r["id"]) for r in self.rows}
+
+    def append(self, rows: list[dict]) -> None:
+        with open(self.path, "ab") as f:
+            for r in rows:
+                f.write((json.dumps(r, ensure_ascii=False) + "\n").encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+        self.rows.extend(rows)
+        self.done.update((r["method"], r["share"], r["id"]) for r in rows)
+
+
+class Evaluation:
+    """One task on one pair: calibrate, then run the pending rows of every method and share."""
+
+    def __init__(self, pair: ModelPair, task: Task, cfg: EvalConfig, out: str | Path, router: RouterBundle | None,
+                 progress: bool = True):
+        cfg.validate()
+        if "neural" in cfg.methods and router is None:
+            raise R2RouteError("method neural needs a router: --router PATH (or a pair with a shipped router)")
+        self.pair, self.task, self.cfg, self.out, self.router = pair, task, cfg, Path(out), router
+        self.progress = progress
+        self.engine = Engine(pair, SLMOnly(), max_batch=cfg.batch)
+        self.grader = make_grader(task.grader)
+        self.gen = GenerationConfig(max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
+        settings = {
+            "pair": pair.identity(), "params": {"slm": pair.slm.params.total, "llm": pair.llm_params},
+            "task": json.loads(task_signature(task)), "settings": cfg.fixed(),
+            "router": router.metrics.get("train") if router else None, "router_threshold": router.threshold if router else None,
+        }
+        claim_run_dir(self.out, "eval-config.json", settings, "evaluation")
+        self.results = ResultsFile(self.out / "results.jsonl")
+
+    def prompt(self, text: str):
+        return self.pair.encode(text, system=self.task.system)
+
+    # --- calibration ---------------------------------------------------------------------------
+
+    def calibration(self) -> dict:
+        path = self.out / "calibration.json"
+        cal = json.loads(path.read_text()) if path.is_file() else {}
+        shares = [s for s in self.cfg.shares if any(str(s) not in cal.get(m, {}) for m in ("neural", "entropy", "query") if m in self.cfg.methods)]
+        if not shares:
+            return cal
+        prompts = [self.prompt(r.prompt) for r in self.task.calibration]
+        scorers = {"entropy": EntropyStrategy(0.0)}
+        if "neural" in self.cfg.methods:
+            scorers["neural"] = NeuralStrategy(self.router, 0.0)
+        t0 = time.perf_counter()
+        tok = token_thresholds(self.engine, prompts, scorers, list(self.cfg.shares), self.cfg.max_new_tokens)
+        for name in scorers:
+            cal.setdefault(name, {}).update(tok[name])
+        cal["tokens"] = tok["tokens"]
+        if "query" in self.cfg.methods:
+            scores = [probe_score(self.engine, p, self.cfg.probe_tokens) for p in prompts]
+            cal.setdefault("query", {}).update(query_thresholds(scores, list(self.cfg.shares)))
+        cal["records"] = [r.id for r in self.task.calibration]
+        cal["seconds"] = cal.get("seconds", 0.0) + time.perf_counter() - t0
+        atomic_write_bytes(path, _jdump(cal))
+        return cal
+
+    def probes(self, ids: list[int]) -> dict[str, dict]:
+        """Query-level scores of evaluated records (and the SLM seconds each probe took)."""
+        path = self.out / "probes.json"
+        probes = json.loads(path.read_text()) if path.is_file() else {}
+        todo = [r for r in self.task.records if r.id in ids and str(r.id) not in probes]
+        for r in tqdm(todo, desc="query probes", disable=not self.progress or not todo, leave=False):
+            t = time.perf_counter()
+            s = probe_score(self.engine, self.prompt(r.prompt), self.cfg.probe_tokens)
+            probes[str(r.id)] = {"score": s, "seconds": time.perf_counter() - t}
+            atomic_write_bytes(path, _jdump(probes))
+        return probes
+
+    # --- the run ---------------------------------------------------------------------------------
+
+    def units(self) -> list[tuple[str, float | None]]:
+        return [(m, s) for m in self.cfg.methods for s in (self.cfg.shares if m in ROUTED else [None])]
+
+    def strategies(self, method: str, share: float | None, cal: dict, records) -> list:
+        if method == "slm":
+            return [SLMOnly()] * len(records)
+        if method == "llm":
+            return [LLMOnly()] * len(records)
+        if method == "random":
+            return [RandomStrategy(share)] * len(records)
+        th = cal[method][str(share)]
+        if method == "entropy":
+            return [EntropyStrategy(th)] * len(records)
+        if method == "neural":
+            return [NeuralStrategy(self.router, th)] * len(records)
+        probes = self.probes([r.id for r in records])
+        return [LLMOnly() if probes[str(r.id)]["score"] >= th else SLMOnly() for r in records]
+
+    def run(self) -> list[dict]:
+        units = self.units()
+        pending = {u: [r for r in self.task.records if (u[0], u[1], r.id) not in self.results.done] for u in units}
+        total = sum(len(v) for v in pending.values())
+        cal = self.calibration() if any(m in ("neural", "entropy", "query") for m, _ in units if pending[(m, _)]) else {}
+        bar = tqdm(total=total, desc=f"eval {self.task.name}", unit="row", disable=not self.progress, dynamic_ncols=True)
+        for (method, share), records in pending.items():
+            for i in range(0, len(records), self.cfg.batch):
+                batch = records[i : i + self.cfg.batch]
+                bar.set_postfix_str(f"{method}{'' if share is None else f'@{share:g}'}")
+                self.results.append(self._run_batch(method, share, cal, batch))
+                bar.update(len(batch))
+        bar.close()
+        return self.results.rows
+
+    def _run_batch(self, method: str, share: float | None, cal: dict, batch) -> list[dict]:
+        strats = self.strategies(method, share, cal, batch)
+        t = time.perf_counter()
+        # one seed per record: random routing draws independently across records, reproducibly
+        gens = [dataclasses.replace(self.gen, seed=self.cfg.seed + r.id) for r in batch]
+        results, _ = self.engine.generate([self.prompt(r.prompt) for r in batch], gens, strategy=strats)
+        wall = (time.perf_counter() - t) / len(batch)
+        probes = json.loads((self.out / "probes.json").read_text()) if method == "query" else {}
+        rows = []
+        for r, res in zip(batch, results):
+            g = self.grader.grade(res.text, r.gold)
+            probe_s = probes.get(str(r.id), {}).get("seconds", 0.0)
+            rows.append({
+                "method": method, "share": share, "id": r.id, "correct": bool(g["correct"]), "extracted": g.get("extracted"),
+                "status": g.get("status"), "tokens": res.stats.tokens, "llm_tokens": res.stats.llm_tokens,
+                "seconds": res.stats.seconds + probe_s, "wall": wall + probe_s, "finish_reason": res.finish_reason,
+                "threshold": cal.get(method, {}).get(str(share)) if method in ("neural", "entropy", "query") else None,
+                "completion": res.text,
+            })
+        return rows

@@ -1,0 +1,127 @@
+"""`r2route eval` on the tiny pair: matched-share calibration, resume, summary figures, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from r2route.cli import main
+from r2route.evaluation import EvalConfig, Evaluation, summarize
+from r2route.evaluation.summary import apgr, bootstrap_ci, share_to_recover
+from r2route.evaluation.tasks import load_task
+
+from .conftest import QUESTIONS
+
+FAST = ["--pair", "tiny", "--device", "cpu", "-n", "16", "--calibration-size", "4", "-q"]
+
+
+@pytest.fixture(scope="module")
+def task_file(tmp_path_factory):
+    p = tmp_path_factory.mktemp("task") / "qa.jsonl"
+    p.write_text("".join(json.dumps({"q": f"{q} ({i})", "a": str(i)}) + "\n" for i in range(6) for q in QUESTIONS[:3]))
+    return p
+
+
+def run_main(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_routed_methods_run_at_matched_shares(pair, task_file, tmp_path):
+    task = load_task(str(task_file), limit=10, calibration_size=6, prompt_field="q", answer_field="a", grader="exact")
+    shares = (0.1, 0.3, 0.5)
+    cfg = EvalConfig(methods=("slm", "llm", "entropy", "random", "query"), shares=shares, max_new_tokens=24, batch=4)
+    rows = Evaluation(pair, task, cfg, tmp_path, None, progress=False).run()
+    assert len(rows) == 10 * (2 + 3 * 3)
+    cal = json.loads((tmp_path / "calibration.json").read_text())
+    assert [cal["entropy"][str(s)] for s in shares] == sorted((cal["entropy"][str(s)] for s in shares), reverse=True)
+    s = summarize(rows, pair.slm.params.total, pair.llm_params)
+    got = {(p["method"], p["target_share"]): p["llm_share"] for p in s["points"]}
+    assert got[("slm", None)] == 0 and got[("llm", None)] == 1
+    for m in ("entropy", "random"):
+        measured = [got[(m, x)] for x in shares]
+        assert measured == sorted(measured)
+        for x, y in zip(shares, measured):
+            assert abs(x - y) < 0.12, (m, x, y)  # calibrated on other records, decoded with routing: near, not exact
+    # query-level routing sends whole queries: each record is all-SLM or all-LLM
+    for r in rows:
+        if r["method"] == "query":
+            assert r["llm_tokens"] in (0, r["tokens"])
+    assert set(s["methods"]) == {"entropy", "random", "query"}
+
+
+def test_resume_skips_finished_rows_and_drops_a_torn_line(pair, task_file, tmp_path):
+    task = load_task(str(task_file), limit=3, calibration_size=4, prompt_field="q", answer_field="a", grader="exact")
+    cfg = EvalConfig(methods=("slm", "random"), shares=(0.3,), max_new_tokens=12, batch=2)
+    Evaluation(pair, task, cfg, tmp_path, None, progress=False).run()
+    first = (tmp_path / "results.jsonl").read_bytes()
+    assert len(first.splitlines()) == 6
+    with open(tmp_path / "results.jsonl", "ab") as f:
+        f.write(b'{"method": "slm", "sha')  # a crash mid-write
+    task5 = load_task(str(task_file), limit=5, calibration_size=4, prompt_field="q", answer_field="a", grader="exact")
+    ev = Evaluation(pair, task5, cfg, tmp_path, None, progress=False)
+    assert len(ev.results.rows) == 6
+    rows = ev.run()
+    after = (tmp_path / "results.jsonl").read_bytes()
+    assert after.startswith(first) and len(rows) == 10 and len(after.splitlines()) == 10
+    assert len({(r["method"], r["share"], r["id"]) for r in rows}) == 10
+    # the same rows come out of a fresh run of the first five records
+    fresh = Evaluation(pair, task5, cfg, tmp_path / "fresh", None, progress=False).run()
+    key = lambda r: (r["method"], r["share"], r["id"])  # noqa: E731
+    strip = lambda r: {k: v for k, v in r.items() if k not in ("seconds", "wall")}  # noqa: E731
+    assert sorted(map(strip, fresh), key=key) == sorted(map(strip, rows), key=key)
+
+
+def test_other_settings_are_refused(pair, task_file, tmp_path):
+    task = load_task(str(task_file), limit=2, calibration_size=4, prompt_field="q", answer_field="a", grader="exact")
+    Evaluation(pair, task, EvalConfig(methods=("slm",), max_new_tokens=8), tmp_path, None, progress=False).run()
+    with pytest.raises(Exception, match="max_new_tokens differ"):
+        Evaluation(pair, task, EvalConfig(methods=("slm",), max_new_tokens=9), tmp_path, None, progress=False)
+
+
+def test_summary_figures():
+    slm = {"accuracy": 0.2}
+    llm = {"accuracy": 0.6}
+    pts = [{"llm_share": 0.1, "accuracy": 0.4}, {"llm_share": 0.3, "accuracy": 0.6}]
+    # PGR: 0 at 0, 0.5 at 0.1, 1 at 0.3, 1 at 1 → area 0.025 + 0.15 + 0.7
+    assert apgr(pts, slm, llm) == pytest.approx(0.875)
+    assert share_to_recover(pts, slm, llm, 0.5) == pytest.approx(0.1)
+    assert share_to_recover(pts, slm, llm, 0.8) == pytest.approx(0.1 + 0.2 * 0.6)
+    assert share_to_recover([{"llm_share": 0.5, "accuracy": 0.1}], slm, llm, 0.5) == pytest.approx(0.5 + 0.5 * (0.4 - 0.1) / 0.5)
+    lo, hi = bootstrap_ci(np.array([1.0] * 30 + [0.0] * 70))
+    assert lo < 0.3 < hi and hi - lo < 0.25
+
+
+def test_cli_runs_and_report_rerenders(capsys, task_file, tmp_path):
+    out = tmp_path / "ev"
+    args = ["eval", "--task", str(task_file), "--prompt-field", "q", "--answer-field", "a", "--grader", "exact",
+            "--limit", "3", "--methods", "slm,llm,random", "--llm-shares", "0.2", "--out", str(out), *FAST]
+    code, stdout, err = run_main(capsys, *args)
+    assert code == 0, err
+    assert "random" in stdout and (out / "pareto.png").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["records"] == 3 and len(summary["points"]) == 3
+    (out / "pareto.png").unlink()
+    code, stdout2, err = run_main(capsys, "eval", "--report", str(out))
+    assert code == 0, err
+    assert (out / "pareto.png").is_file() and "random" in stdout2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "nonsense"], "unknown task: nonsense"),
+    (["--task", "{file}"], "needs --prompt-field, --answer-field and --grader"),
+    (["--task", "{file}", "--prompt-field", "q", "--answer-field", "nope", "--grader", "exact"], "no field 'nope'"),
+    (["--task", "{file}", "--prompt-field", "q", "--answer-field", "a", "--grader", "vibes"], "unknown grader"),
+    (["--task", "{file}", "--prompt-field", "q", "--answer-field", "a", "--grader", "exact", "--limit", "0"], "--limit must be ≥ 1"),
+    (["--task", "{file}", "--prompt-field", "q", "--answer-field", "a", "--grader", "exact", "--methods", "slm,magic"], "--methods must be"),
+    (["--task", "{file}", "--prompt-field", "q", "--answer-field", "a", "--grader", "exact", "--llm-shares", "0.1,2"], "--llm-shares must lie in [0, 1]"),
+    (["--task", "{file}", "--prompt-field", "q", "--answer-field", "a", "--grader", "exact", "--methods", "neural", "--router", "none"], "method neural needs a router"),
+    (["--report", "{tmp}/nothing"], "holds no evaluation"),
+])
+def test_bad_input_is_one_line(capsys, task_file, tmp_path, args, message):
+    args = [a.replace("{file}", str(task_file)).replace("{tmp}", str(tmp_path)) for a in args]
+    extra = [] if args[0] == "--report" else ["--out", str(tmp_path / "ev"), *FAST]
+    code, _, err = run_main(capsys, "eval", *args, *extra)
+    assert code == 2, err
+    assert message in err and len(err.strip().splitlines()) == 1

@@ -125,3 +125,24 @@ def test_bad_input_is_one_line(capsys, task_file, tmp_path, args, message):
     code, _, err = run_main(capsys, "eval", *args, *extra)
     assert code == 2, err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_neural_can_join_a_run_once_and_another_router_is_refused(pair, task_file, tmp_path):
+    import torch
+
+    from r2route.router import RouterBundle, RouterConfig, RouterModel
+
+    def router(seed):
+        torch.manual_seed(seed)
+        return RouterBundle(model=RouterModel(RouterConfig(hidden_size=64, embed_size=64)).eval(), pair=pair.identity())
+
+    task = load_task(str(task_file), limit=2, calibration_size=4, prompt_field="q", answer_field="a", grader="exact")
+    cfg = dict(shares=(0.2,), max_new_tokens=8)
+    Evaluation(pair, task, EvalConfig(methods=("slm",), **cfg), tmp_path, None, progress=False).run()
+    rows = Evaluation(pair, task, EvalConfig(methods=("slm", "neural"), **cfg), tmp_path, router(0), progress=False).run()
+    assert {r["method"] for r in rows} == {"slm", "neural"} and len(rows) == 4
+    cal = json.loads((tmp_path / "calibration.json").read_text())
+    assert "0.2" in cal["neural"]
+    Evaluation(pair, task, EvalConfig(methods=("slm",), **cfg), tmp_path, None, progress=False)  # a subset is fine
+    with pytest.raises(Exception, match="router differ"):
+        Evaluation(pair, task, EvalConfig(methods=("neural",), **cfg), tmp_path, router(1), progress=False)

@@ -43,8 +43,10 @@ def eval_(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Evaluate SLM, LLM and routed methods at matched LLM shares; print a table, write pareto.png."""
-    from ..evaluation import EvalConfig, render_report
+    from ..evaluation import EvalConfig, Evaluation, render_report
     from ..evaluation.tasks import load_task
+    from ..router import load_router
+    from .options import default_router
 
     if report:
         if task or out:
@@ -59,18 +61,15 @@ def eval_(
     t = load_task(task, limit, calibration_size, data, prompt_field=prompt_field, answer_field=answer_field, grader=grader)
     if Path(out).exists() and not Path(out).is_dir():
         raise R2RouteError(f"--out {out} exists and is not a directory")
-    from ..evaluation import Evaluation
-    from ..router import load_router
-    from .options import attach_strategy, default_router
-
     pcfg = pair_config(pair, slm, llm, device, dtype)
     rpath = default_router(pcfg, "neural", router) if "neural" in cfg.methods else None
     bundle = load_router(rpath) if rpath and rpath.lower() != "none" else None
+    if "neural" in cfg.methods and bundle is None:
+        raise R2RouteError("method neural needs a router: --router PATH (or a pair with a shipped router)")
     mp = build_pair(pcfg)
     if bundle is not None:
-        from ..router.strategies import NeuralStrategy
-
-        attach_strategy(NeuralStrategy(bundle, bundle.threshold), mp)
+        bundle.check_pair(mp.identity())
+        bundle.model.to(mp.device)
     ev = Evaluation(mp, t, cfg, out, bundle, progress=not quiet)
     ev.run()
     render_report(Path(out))

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..engine import Engine, GenerationConfig
+from ..errors import R2RouteError
 from ..router.features import normalized_entropy
 from ..router.strategies import ScoreStrategy, StepView, Strategy
 from ..training.curves import threshold_for_share
@@ -58,11 +60,16 @@ def probe_score(engine: Engine, prompt, probe_tokens: int) -> float:
 
 
 def token_thresholds(engine: Engine, prompts: list, scorers: dict[str, ScoreStrategy], shares: list[float],
-                     max_new_tokens: int) -> dict:
+                     max_new_tokens: int, progress: bool = True) -> dict:
     """Per scorer, {share: threshold} from the SLM's own greedy decoding of ``prompts``."""
     rec = ScoreRecorder(scorers)
-    engine.generate(prompts, GenerationConfig(max_new_tokens=max_new_tokens), strategy=rec)
+    with tqdm(total=len(prompts), desc="calibration (SLM decoding)", unit="query", disable=not progress, leave=False) as bar:
+        for ev in engine.stream(prompts, GenerationConfig(max_new_tokens=max_new_tokens), strategy=rec):
+            if ev.done:
+                bar.update(1)
     pooled = rec.pooled()
+    if not len(next(iter(pooled.values()), [])):
+        raise R2RouteError("calibration decoded no tokens")
     return {name: {str(s): threshold_for_share(v, s) for s in shares} for name, v in pooled.items()} | {
         "tokens": int(len(next(iter(pooled.values())))) if pooled else 0}
 

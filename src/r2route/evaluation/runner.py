@@ -22,7 +22,7 @@ from ..engine import Engine, GenerationConfig
 from ..errors import R2RouteError
 from ..fileio import atomic_write_bytes, claim_run_dir
 from ..pair.pair import ModelPair
-from ..router.io import RouterBundle
+from ..router.io import RouterBundle, router_fingerprint
 from ..router.strategies import EntropyStrategy, LLMOnly, NeuralStrategy, RandomStrategy, SLMOnly
 from .calibration import probe_score, query_thresholds, token_thresholds
 from .graders import make_grader
@@ -75,15 +75,15 @@ class ResultsFile:
         self.rows: list[dict] = []
         if path.is_file():
             raw = path.read_bytes()
-            good = b""
+            good: list[bytes] = []
             for line in raw.splitlines(keepends=True):
                 try:
                     self.rows.append(json.loads(line))
-                    good += line if line.endswith(b"\n") else line + b"\n"
+                    good.append(line if line.endswith(b"\n") else line + b"\n")
                 except json.JSONDecodeError:
                     break  # a torn final line; everything after it is dropped too
-            if good != raw:
-                atomic_write_bytes(path, good)
+            if b"".join(good) != raw:
+                atomic_write_bytes(path, b"".join(good))
         self.done = {(r["method"], r["share"], r["id"]) for r in self.rows}
 
     def append(self, rows: list[dict]) -> None:
@@ -112,10 +112,23 @@ class Evaluation:
         settings = {
             "pair": pair.identity(), "params": {"slm": pair.slm.params.total, "llm": pair.llm_params},
             "task": json.loads(task_signature(task)), "settings": cfg.fixed(),
-            "router": router.metrics.get("train") if router else None, "router_threshold": router.threshold if router else None,
+            "router": router_fingerprint(router) if "neural" in cfg.methods else None,
         }
+        self._adopt_router(settings)
         claim_run_dir(self.out, "eval-config.json", settings, "evaluation")
         self.results = ResultsFile(self.out / "results.jsonl")
+
+    def _adopt_router(self, settings: dict) -> None:
+        """A run may start without the neural method and add it later (its router is then recorded
+        once); a run that has a router keeps it, and another router is refused by the guard."""
+        path = self.out / "eval-config.json"
+        if not path.is_file():
+            return
+        old = json.loads(path.read_text())
+        if settings["router"] is None:
+            settings["router"] = old.get("router")
+        elif old.get("router") is None and {k: v for k, v in old.items() if k != "router"} == {k: v for k, v in settings.items() if k != "router"}:
+            atomic_write_bytes(path, _jdump({**old, "router": settings["router"]}))
 
     def prompt(self, text: str):
         return self.pair.encode(text, system=self.task.system)
@@ -133,12 +146,13 @@ class Evaluation:
         if "neural" in self.cfg.methods:
             scorers["neural"] = NeuralStrategy(self.router, 0.0)
         t0 = time.perf_counter()
-        tok = token_thresholds(self.engine, prompts, scorers, list(self.cfg.shares), self.cfg.max_new_tokens)
+        tok = token_thresholds(self.engine, prompts, scorers, list(self.cfg.shares), self.cfg.max_new_tokens, self.progress)
         for name in scorers:
             cal.setdefault(name, {}).update(tok[name])
         cal["tokens"] = tok["tokens"]
         if "query" in self.cfg.methods:
-            scores = [probe_score(self.engine, p, self.cfg.probe_tokens) for p in prompts]
+            scores = [probe_score(self.engine, p, self.cfg.probe_tokens)
+                      for p in tqdm(prompts, desc="calibration (query probes)", disable=not self.progress, leave=False)]
             cal.setdefault("query", {}).update(query_thresholds(scores, list(self.cfg.shares)))
         cal["records"] = [r.id for r in self.task.calibration]
         cal["seconds"] = cal.get("seconds", 0.0) + time.perf_counter() - t0
@@ -181,7 +195,8 @@ class Evaluation:
         units = self.units()
         pending = {u: [r for r in self.task.records if (u[0], u[1], r.id) not in self.results.done] for u in units}
         total = sum(len(v) for v in pending.values())
-        cal = self.calibration() if any(m in ("neural", "entropy", "query") for m, _ in units if pending[(m, _)]) else {}
+        needs_cal = any(pending[(m, s)] for m, s in units if m in ("neural", "entropy", "query"))
+        cal = self.calibration() if needs_cal else {}
         bar = tqdm(total=total, desc=f"eval {self.task.name}", unit="row", disable=not self.progress, dynamic_ncols=True)
         for (method, share), records in pending.items():
             for i in range(0, len(records), self.cfg.batch):

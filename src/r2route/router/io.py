@@ -51,6 +51,18 @@ class RouterBundle:
                 )
 
 
+def router_fingerprint(bundle: RouterBundle) -> str:
+    """A short hash of the router's weights and threshold: which router produced a result."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(bundle.model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    h.update(repr(bundle.threshold).encode())
+    return h.hexdigest()[:16]
+
+
 def save_router(bundle: RouterBundle, out_dir: str | Path, dtype: torch.dtype = torch.float32) -> Path:
     """Write the router atomically (each file via temp + rename); returns the directory."""
     from safetensors.torch import save

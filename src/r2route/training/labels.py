@@ -101,7 +101,8 @@ def read_labels(path: str | Path, val_percent: int | None = None) -> LabelSet:
     if val_percent is None:
         is_val = cat["split"] == "val"
     else:
-        is_val = np.array([split_of(int(q), val_percent) == "val" for q in qid])
+        val_ids = [q for q in np.unique(qid) if split_of(int(q), val_percent) == "val"]
+        is_val = np.isin(qid, val_ids)
     return LabelSet(
         meta=meta,
         query_id=qid,

@@ -148,6 +148,7 @@ def train(model_cfg: RouterConfig, cfg: TrainConfig, train_in: Inputs, y_train: 
             if stale > cfg.patience:
                 break
     bar.close()
-    model.load_state_dict(best)
+    if best is not None:  # else the validation loss was never finite: keep the last epoch's weights
+        model.load_state_dict(best)
     model.eval()
     return TrainResult(model=model, history=history, best_epoch=best_epoch, pos_weight=float(pos_weight))

@@ -35,16 +35,28 @@ def test_default_pair_is_a_token_handoff_pair_on_llama_cpp(default):
 
 
 def test_llm_strategy_equals_llama_cpp_greedy(default):
-    from llama_cpp import Llama
+    """The engine's multi-slot, unified-cache LLM decode against llama.cpp's plainest one: a
+    default single-sequence context, the whole prompt in one batch, then argmax token by token.
+    (llama-cpp-python's high-level ``Llama`` class crashed in decode on one fresh build here.)"""
+    import llama_cpp as lc
+    import numpy as np
 
     prompt = default.encode(QUESTION)
     res, _ = Engine(default, make_strategy("llm")).generate([prompt], GenerationConfig(max_new_tokens=24))
-    ref = Llama(str(default.llm.path), n_ctx=1024, n_threads=default.llm.threads, verbose=False)
-    expected = []
-    for tok in ref.generate(prompt, temp=0.0, top_k=1, reset=True):
-        expected.append(tok)
-        if len(expected) == 24:
-            break
+    cp = lc.llama_context_default_params()
+    cp.n_ctx = 1024
+    cp.n_threads = cp.n_threads_batch = default.llm.threads
+    ctx = lc.llama_init_from_model(default.llm.handle, cp)
+    try:
+        expected, feed = [], list(prompt)
+        while len(expected) < 24:
+            arr = (lc.llama_token * len(feed))(*feed)
+            assert lc.llama_decode(ctx, lc.llama_batch_get_one(arr, len(feed))) == 0
+            logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(ctx, -1), shape=(default.llm.vocab_size,))
+            expected.append(int(logits.argmax()))
+            feed = [expected[-1]]
+    finally:
+        lc.llama_free(ctx)
     assert res[0].token_ids == expected
 
 

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Evaluate the default pair (resumable; rerun to continue). Runs live in results/eval-<task>/ so that
+# a run spans sessions: results.jsonl (one row per method × share × record) is committed as it grows.
+# GSM8K test: every method at LLM shares 0.1/0.2/0.3/0.5 on the first ${GSM8K_LIMIT:-100} records;
+# then MATH-500 and HumanEval on as many records as the budget allows (MATH_LIMIT, HUMANEVAL_LIMIT).
+# METHODS overrides the methods (e.g. run the router-free ones first: slm,llm,entropy,random,query).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+METHODS=${METHODS:-slm,llm,neural,entropy,random,query}
+SHARES=0.1,0.2,0.3,0.5
+r2route eval --task gsm8k --limit "${GSM8K_LIMIT:-100}" --methods "$METHODS" --llm-shares "$SHARES" --out results/eval-gsm8k
+r2route eval --task math500 --limit "${MATH_LIMIT:-50}" --methods "$METHODS" --llm-shares "$SHARES" -n 1024 --out results/eval-math500
+r2route eval --task humaneval --limit "${HUMANEVAL_LIMIT:-50}" --methods "$METHODS" --llm-shares "$SHARES" --out results/eval-humaneval

@@ -10,7 +10,7 @@ import typer
 
 from .. import defaults
 from ..errors import R2RouteError
-from .options import DeviceOpt, PairOpt, SlmOpt
+from .options import PairOpt, SlmOpt
 
 
 def train_router(
@@ -32,7 +32,6 @@ def train_router(
     seed: Annotated[int, typer.Option("--seed", help="Seed of initialisation and shuffling.")] = defaults.SEED,
     pair: PairOpt = defaults.PAIR,
     slm: SlmOpt = None,
-    device: DeviceOpt = "cpu",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train a router on labels, calibrate its threshold on validation queries, and save it."""
@@ -54,7 +53,8 @@ def train_router(
     ls = read_labels(labels, val_percent)
     embed, embed_size = None, 0
     if "token" in feats or ablation:
-        model = load_slm(PairConfig(pair=pair, slm=slm, device=device, dtype="float32"))
+        # the router is small: it trains on the CPU, where the labels are
+        model = load_slm(PairConfig(pair=pair, slm=slm, device="cpu", dtype="float32"))
         mine = {"slm": model.name, "tokenizer": tokenizer_fingerprint(model.tokenizer)}
         theirs = {k: ls.pair.get(k) for k in mine}
         if mine != theirs:

@@ -68,4 +68,7 @@ def label(
         print()
     else:
         print_table(stats, {"dropped": stats["answers_dropped"]})
-        print(f"{stats['tokens']:,} labeled tokens in {stats['seconds']:.1f} s ({stats['tokens'] / max(stats['seconds'], 1e-9):.1f} tok/s) -> {out}", file=sys.stderr)
+        if stats.get("units_run", 1):
+            print(f"{stats['tokens']:,} labeled tokens in {stats['seconds']:.1f} s -> {out}", file=sys.stderr)
+        else:
+            print(f"{stats['tokens']:,} labeled tokens, every unit already finished -> {out}", file=sys.stderr)

@@ -88,17 +88,21 @@ def run_labeling(pair: ModelPair, cfg: LabelConfig, out: str | Path, verifier: V
     chunks = [queries[i : i + cfg.chunk] for i in range(0, len(queries), cfg.chunk)]
     t0 = time.perf_counter()
     outer = tqdm(total=len(queries), desc="labeling", unit="query", disable=not progress, dynamic_ncols=True)
+    units_run = 0
     for c, qs in enumerate(chunks):
-        _label_chunk(run, c, qs, ctx, writer, slm_runner, verifier, cfg, progress)
+        units_run += _label_chunk(run, c, qs, ctx, writer, slm_runner, verifier, cfg, progress)
         outer.update(len(qs))
     outer.close()
-    return finish(run, pair, cfg, verifier, chunks, queries, time.perf_counter() - t0)
+    stats = finish(run, pair, cfg, verifier, chunks, queries, time.perf_counter() - t0)
+    stats["units_run"] = units_run
+    return stats
 
 
-def _label_chunk(run: RunDir, c: int, qs: list[Query], ctx: Contexts, writer, slm_runner, verifier: Verifier, cfg: LabelConfig, progress: bool) -> None:
+def _label_chunk(run: RunDir, c: int, qs: list[Query], ctx: Contexts, writer, slm_runner, verifier: Verifier, cfg: LabelConfig, progress: bool) -> int:
+    """Finish chunk ``c``; returns 0 if its shard already existed, else 1."""
     ids = [q.id for q in qs]
     if run.has_table("shards", c, ids):
-        return
+        return 0
     ans = run.load_json("answers", c, ids)
     if ans is None:
         writer.reset()
@@ -132,6 +136,7 @@ def _label_chunk(run: RunDir, c: int, qs: list[Query], ctx: Contexts, writer, sl
         atomic_write_json(run.path("verdicts", c), ver)
     atomic_write_table(run.path("shards", c), label_table(feats, cont, ver["verdicts"], ids))
     run.path("features", c).unlink(missing_ok=True)
+    return 1
 
 
 def _ids(ids: list[int]) -> bytes:

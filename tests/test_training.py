@@ -185,7 +185,7 @@ def test_cli_trains_ablates_and_generate_uses_the_router(capsys, tiny_labels, tm
     assert code == 0, err
     assert "ablations" in stdout and "entropy" in stdout
     report = json.loads((out / "ablation.json").read_text())
-    assert [r["objective"] for r in report["rows"]][:4] == ["divergent"] * 3 + ["mismatch"]
+    assert [r["objective"] for r in report["rows"]][:5] == ["divergent"] * 4 + ["mismatch"]
     for f in ("router.json", "router.safetensors", "metrics.json", "pr_curve.png", "share_vs_recall.png"):
         assert (out / f).is_file()
     code, stdout, err = run_main(capsys, "generate", "Hello there", "--pair", "tiny", "--device", "cpu", "--router", str(out),

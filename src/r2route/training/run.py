@@ -120,6 +120,7 @@ def train_router_run(labels: LabelSet, out: str | Path, cfg: TrainConfig, embed:
 
 
 ABLATIONS = (
+    (("logits",), "divergent"),
     (("hidden",), "divergent"),
     (("hidden", "token"), "divergent"),
     (("hidden", "token", "logits"), "divergent"),

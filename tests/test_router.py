@@ -106,3 +106,13 @@ def test_neural_llm_share_uses_the_calibration_curve():
     assert make_strategy("neural", llm_share=0.1, router=bundle).threshold == 0.7
     with pytest.raises(R2RouteError, match="no calibration curve"):
         make_strategy("neural", llm_share=0.1, router=RouterBundle(make()))
+
+
+@pytest.mark.parametrize("shape, k", [((1, 151936), 100), ((4, 151937), 100), ((3, 1000), 5), ((2, 300), 100), ((2, 64), 10)])
+def test_block_topk_equals_topk(shape, k):
+    from r2route.router.features import topk_values
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=g) * 4
+    x[0, :50] = x[0, 0]  # ties
+    assert torch.equal(topk_values(x, k), x.topk(k, dim=-1).values)

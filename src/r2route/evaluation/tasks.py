@@ -25,7 +25,10 @@ CODE_INSTRUCTION = (
     "in one ```python code block.\n\n```python\n{prompt}```"
 )
 TASKS = ("gsm8k", "math500", "humaneval")
-DATA_DIR = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+def default_data_dir() -> Path:
+    """``../shared/data`` from the working directory, else from this source checkout."""
+    here = Path("..") / "shared" / "data"
+    return here if here.is_dir() else Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
 
 
 @dataclass
@@ -66,7 +69,7 @@ def load_task(task: str, limit: int | None = None, calibration_size: int = 32, d
         raise R2RouteError(f"--limit must be ≥ 1, got {limit}")
     if calibration_size < 1:
         raise R2RouteError(f"--calibration-size must be ≥ 1, got {calibration_size}")
-    root = Path(data_dir) if data_dir else DATA_DIR
+    root = Path(data_dir) if data_dir else default_data_dir()
     is_file = task.endswith(".jsonl") or Path(task).is_file()
     if not is_file and task not in TASKS:
         raise R2RouteError(f"unknown task: {task} (use {', '.join(TASKS)} or a .jsonl file)")

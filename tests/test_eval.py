@@ -146,3 +146,14 @@ def test_neural_can_join_a_run_once_and_another_router_is_refused(pair, task_fil
     Evaluation(pair, task, EvalConfig(methods=("slm",), **cfg), tmp_path, None, progress=False)  # a subset is fine
     with pytest.raises(Exception, match="router differ"):
         Evaluation(pair, task, EvalConfig(methods=("neural",), **cfg), tmp_path, router(1), progress=False)
+
+
+@pytest.mark.skipif(not (load_task.__globals__["default_data_dir"]() / "gsm8k" / "test.jsonl").is_file(), reason="../shared/data not present")
+def test_builtin_tasks_calibrate_on_records_they_never_evaluate():
+    g = load_task("gsm8k", limit=5, calibration_size=4)
+    assert g.grader == "math" and g.records[0].gold["gold"] == "18"  # Janet's ducks: #### 18
+    assert [r.id for r in g.calibration] == [7469, 7470, 7471, 7472]  # train's tail, far from the labeled head
+    m = load_task("math500", calibration_size=10)
+    assert len(m.records) == 490 and {r.id for r in m.records}.isdisjoint(r.id for r in m.calibration)
+    h = load_task("humaneval", limit=2, calibration_size=4)
+    assert h.grader == "code" and "def " in h.records[0].gold["prompt_code"] and h.records[0].gold["entry_point"]

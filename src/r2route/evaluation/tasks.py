@@ -1,8 +1,9 @@
 """Evaluation tasks: records with a prompt and a gold answer, their grader, and a calibration slice.
 
 Built in, read from ``../shared/data`` (``--data`` overrides the file): ``gsm8k`` (test; calibrates
-on train), ``math500`` and ``humaneval`` (test only; calibrate on records at the end of the file,
-never evaluated in the same run). A user task is a JSONL file with ``--prompt-field``,
+on the last records of train, far from the first ones that labeling uses), ``math500`` and
+``humaneval`` (test only; calibrate on records at the end of the file, never evaluated in the same
+run). A user task is a JSONL file with ``--prompt-field``,
 ``--answer-field`` and ``--grader``.
 
 Prompts use the chat template. Math tasks add the system instruction MATH_SYSTEM (the one the
@@ -88,7 +89,10 @@ def load_task(task: str, limit: int | None = None, calibration_size: int = 32, d
         recs = _records(read_jsonl(path), path, pf, gold)
         train = path.parent / "train.jsonl"
         if train.is_file() and not data:
-            cal_rows = _records(read_jsonl(train, calibration_size), train, pf, gold)
+            # The train split's *last* records: the router's labels come from its first ones, and a
+            # router scores the queries it was trained on more confidently than new ones.
+            rows = read_jsonl(train)
+            cal_rows = _records(rows, train, pf, gold)[-calibration_size:]
         name, grade, system = "gsm8k", grader or "math", MATH_SYSTEM
     elif task == "math500":
         path = Path(data) if data else root / "math500" / "test.jsonl"
@@ -118,7 +122,7 @@ def load_task(task: str, limit: int | None = None, calibration_size: int = 32, d
     if limit is not None:
         recs = recs[:limit]
     return Task(name=name, grader=grade, records=recs, calibration=cal_rows, system=system,
-                source={"file": str(path.resolve()), "calibration": "train split" if task == "gsm8k" and not data else "held-out tail"})
+                source={"file": str(path.resolve()), "calibration": "train split, last records" if task == "gsm8k" and not data else "held-out tail"})
 
 
 def task_signature(t: Task) -> str:

@@ -24,6 +24,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def atomic_write_json(path: Path, obj, sort_keys: bool = True) -> None:
+    """``obj`` as indented UTF-8 JSON, written atomically."""
+    import json
+
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, ensure_ascii=False, sort_keys=sort_keys) + "\n").encode("utf-8"))
+
+
 def _flat(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
@@ -58,4 +65,4 @@ def claim_run_dir(root: Path, name: str, config: dict, what: str) -> None:
     elif root.is_dir() and any(root.iterdir()):
         raise R2RouteError(f"--out {root} is not empty and holds no {what}; choose another --out")
     else:
-        atomic_write_bytes(path, (json.dumps(config, indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
+        atomic_write_json(path, config)

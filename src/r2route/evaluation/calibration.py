@@ -16,8 +16,7 @@ from tqdm.auto import tqdm
 
 from ..engine import Engine, GenerationConfig
 from ..errors import R2RouteError
-from ..router.features import normalized_entropy
-from ..router.strategies import ScoreStrategy, StepView, Strategy
+from ..router.strategies import EntropyStrategy, ScoreStrategy, StepView, Strategy
 from ..training.curves import threshold_for_share
 
 
@@ -39,24 +38,13 @@ class ScoreRecorder(Strategy):
         return {k: torch.cat(v).numpy() if v else np.zeros(0) for k, v in self.scores.items()}
 
 
-class EntropyProbe(Strategy):
-    """Never routes; the mean normalised entropy of one request's steps (run it one prompt at a time)."""
-
-    name = "probe"
-
-    def __init__(self):
-        self.values: list[float] = []
-
-    def decide(self, view: StepView) -> list[bool]:
-        self.values.extend(normalized_entropy(view.logits).tolist())
-        return [False] * view.tokens.shape[0]
-
-
 def probe_score(engine: Engine, prompt, probe_tokens: int) -> float:
-    """The query-level router's score of one prompt: the SLM's mean entropy over its first tokens."""
-    probe = EntropyProbe()
-    engine.generate([prompt], GenerationConfig(max_new_tokens=probe_tokens), strategy=probe)
-    return float(np.mean(probe.values)) if probe.values else 0.0
+    """The query-level router's score of one prompt: the SLM's mean entropy over its first tokens
+    (one prompt per call, so every recorded step is this prompt's)."""
+    rec = ScoreRecorder({"entropy": EntropyStrategy(0.0)})
+    engine.generate([prompt], GenerationConfig(max_new_tokens=probe_tokens), strategy=rec)
+    values = rec.pooled()["entropy"]
+    return float(values.mean()) if len(values) else 0.0
 
 
 def token_thresholds(engine: Engine, prompts: list, scorers: dict[str, ScoreStrategy], shares: list[float],

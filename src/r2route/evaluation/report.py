@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from ..fileio import atomic_write_bytes
+from ..errors import R2RouteError
+from ..fileio import atomic_write_bytes, atomic_write_json
+from .runner import ResultsFile
+from .summary import summarize
 
 _STYLE = {"neural": ("C0", "o-"), "entropy": ("C1", "s--"), "random": ("C7", "^:"), "query": ("C2", "d-.")}
 
@@ -75,3 +79,22 @@ def plot_pareto(summary: dict, path: Path, title: str) -> None:
     fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def render_report(run: Path) -> dict:
+    """Summary, table and ``pareto.png`` from a run directory's saved rows (no models needed)."""
+    cfg_path, res_path = run / "eval-config.json", run / "results.jsonl"
+    if not cfg_path.is_file():
+        raise R2RouteError(f"{run} holds no evaluation (no eval-config.json)")
+    cfg = json.loads(cfg_path.read_text())
+    rows = ResultsFile(res_path).rows if res_path.is_file() else []
+    if not rows:
+        raise R2RouteError(f"{run} has no finished rows yet")
+    summary = summarize(rows, cfg["params"]["slm"], cfg["params"]["llm"])
+    summary["task"] = cfg["task"]["name"]
+    summary["pair"] = cfg["pair"]
+    atomic_write_json(run / "summary.json", summary, sort_keys=False)
+    print_summary(summary, cfg["task"]["name"])
+    plot_pareto(summary, run / "pareto.png", f"{cfg['task']['name']}, {summary['records']} records: "
+                f"{cfg['pair']['slm']} → {cfg['pair']['llm']}")
+    return summary

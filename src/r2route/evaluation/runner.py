@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .. import defaults
 from ..engine import Engine, GenerationConfig
 from ..errors import R2RouteError
-from ..fileio import atomic_write_bytes, claim_run_dir
+from ..fileio import atomic_write_bytes, atomic_write_json, claim_run_dir
 from ..pair.pair import ModelPair
 from ..router.io import RouterBundle, router_fingerprint
 from ..router.strategies import EntropyStrategy, LLMOnly, NeuralStrategy, RandomStrategy, SLMOnly
@@ -61,10 +61,6 @@ class EvalConfig:
         for k in ("methods", "shares", "batch"):
             d.pop(k)
         return d
-
-
-def _jdump(obj) -> bytes:
-    return (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode()
 
 
 class ResultsFile:
@@ -117,6 +113,7 @@ class Evaluation:
         self._adopt_router(settings)
         claim_run_dir(self.out, "eval-config.json", settings, "evaluation")
         self.results = ResultsFile(self.out / "results.jsonl")
+        self._probes: dict[str, dict] | None = None
 
     def _adopt_router(self, settings: dict) -> None:
         """A run may start without the neural method and add it later (its router is then recorded
@@ -128,7 +125,7 @@ class Evaluation:
         if settings["router"] is None:
             settings["router"] = old.get("router")
         elif old.get("router") is None and {k: v for k, v in old.items() if k != "router"} == {k: v for k, v in settings.items() if k != "router"}:
-            atomic_write_bytes(path, _jdump({**old, "router": settings["router"]}))
+            atomic_write_json(path, {**old, "router": settings["router"]})
 
     def prompt(self, text: str):
         return self.pair.encode(text, system=self.task.system)
@@ -156,19 +153,22 @@ class Evaluation:
             cal.setdefault("query", {}).update(query_thresholds(scores, list(self.cfg.shares)))
         cal["records"] = [r.id for r in self.task.calibration]
         cal["seconds"] = cal.get("seconds", 0.0) + time.perf_counter() - t0
-        atomic_write_bytes(path, _jdump(cal))
+        atomic_write_json(path, cal)
         return cal
 
     def probes(self, ids: list[int]) -> dict[str, dict]:
-        """Query-level scores of evaluated records (and the SLM seconds each probe took)."""
+        """Query-level scores of evaluated records (and the SLM seconds each probe took), read from
+        ``probes.json`` once and kept; the missing ones are probed and saved."""
         path = self.out / "probes.json"
-        probes = json.loads(path.read_text()) if path.is_file() else {}
+        if self._probes is None:
+            self._probes = json.loads(path.read_text()) if path.is_file() else {}
+        probes = self._probes
         todo = [r for r in self.task.records if r.id in ids and str(r.id) not in probes]
         for r in tqdm(todo, desc="query probes", disable=not self.progress or not todo, leave=False):
             t = time.perf_counter()
             s = probe_score(self.engine, self.prompt(r.prompt), self.cfg.probe_tokens)
             probes[str(r.id)] = {"score": s, "seconds": time.perf_counter() - t}
-            atomic_write_bytes(path, _jdump(probes))
+            atomic_write_json(path, probes)
         return probes
 
     # --- the run ---------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ class Evaluation:
         gens = [dataclasses.replace(self.gen, seed=self.cfg.seed + r.id) for r in batch]
         results, _ = self.engine.generate([self.prompt(r.prompt) for r in batch], gens, strategy=strats)
         wall = (time.perf_counter() - t) / len(batch)
-        probes = json.loads((self.out / "probes.json").read_text()) if method == "query" else {}
+        probes = self._probes if method == "query" else {}
         rows = []
         for r, res in zip(batch, results):
             g = self.grader.grade(res.text, r.gold)

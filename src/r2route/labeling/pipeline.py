@@ -25,7 +25,8 @@ from .contexts import Contexts
 from .data import Query, read_queries
 from .prefill import prefill_chunk
 from .report import collect, plot_by_position, print_table
-from .store import RunDir, atomic_write_json, atomic_write_table
+from ..fileio import atomic_write_json
+from .store import RunDir, atomic_write_table
 from .table import COLUMNS, label_table
 from .verifiers import Verifier
 from .writer import LocalWriter, RemoteWriter

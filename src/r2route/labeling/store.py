@@ -18,10 +18,6 @@ STEPS = ("answers", "features", "continuations", "verdicts", "shards")
 _EXT = {"answers": "json", "features": "parquet", "continuations": "json", "verdicts": "json", "shards": "parquet"}
 
 
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
-
-
 def atomic_write_table(path: Path, table) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -17,7 +17,6 @@ REGISTRY_PAIRS = {
 }
 
 
-def registry_specs(preset: str) -> tuple[str, str]:
-    """Paths of a registry pair's SLM and LLM GGUF files, assembling them on first use."""
-    slm, llm = REGISTRY_PAIRS[preset]
-    return str(resolve(slm)), str(resolve(llm))
+def registry_spec(preset: str, side: str) -> str:
+    """Path of a registry pair's ``side`` ("slm" or "llm") GGUF file, assembling it on first use."""
+    return str(resolve(REGISTRY_PAIRS[preset][0 if side == "slm" else 1]))

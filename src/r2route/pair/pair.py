@@ -127,10 +127,9 @@ def load_slm(cfg: PairConfig) -> LoadedModel:
     if cfg.pair in ("tiny", "tiny-cross"):
         return build_tiny_pair(device, dtype, seed=cfg.tiny_seed, cross=cfg.pair == "tiny-cross")[0]
     if cfg.pair in ("default", "smollm2"):
-        from .default import REGISTRY_PAIRS
-        from .registry import resolve
+        from .default import registry_spec
 
-        return load_model(parse_spec(str(resolve(REGISTRY_PAIRS[cfg.pair][0]))), device, dtype, cfg.backend)
+        return load_model(parse_spec(registry_spec(cfg.pair, "slm")), device, dtype, cfg.backend)
     raise R2RouteError(f"unknown pair preset: {cfg.pair} (use {', '.join(PRESETS)}, or --slm)")
 
 
@@ -146,11 +145,11 @@ def load_pair(cfg: PairConfig) -> ModelPair:
     if cfg.pair in ("tiny", "tiny-cross"):
         slm, llm = build_tiny_pair(device, dtype, seed=cfg.tiny_seed, cross=cfg.pair == "tiny-cross")
     elif cfg.pair in ("default", "smollm2") and not (cfg.slm and (cfg.llm or cfg.llm_url)):
-        from .default import registry_specs
+        from .default import registry_spec
 
-        slm_spec, llm_spec = registry_specs(cfg.pair)
-        slm = load_model(parse_spec(slm_spec), device, dtype, cfg.backend) if not cfg.slm else None
-        llm = load_model(parse_spec(llm_spec), device, dtype, cfg.backend) if not (cfg.llm or cfg.llm_url) else None
+        # only the preset's models that no flag overrides are assembled and loaded
+        slm = load_model(parse_spec(registry_spec(cfg.pair, "slm")), device, dtype, cfg.backend) if not cfg.slm else None
+        llm = load_model(parse_spec(registry_spec(cfg.pair, "llm")), device, dtype, cfg.backend) if not (cfg.llm or cfg.llm_url) else None
     if cfg.slm:
         slm = load_model(parse_spec(cfg.slm), device, dtype, cfg.backend)
     if cfg.llm:

@@ -1,7 +1,7 @@
 """Routers that ship inside the package, trained by our own pipeline for a preset pair.
 
-``assets/routers/<preset>/`` holds ``router.json`` + ``router.safetensors`` (+ the training
-``metrics.json``). `generate`, `chat` and `serve` route with it when the preset pair is used as is
+``assets/routers/<preset>/`` holds ``router.json`` + ``router.safetensors`` (the training
+metrics and plots stay in ``results/router-<preset>/``). `generate`, `chat` and `serve` route with it when the preset pair is used as is
 and no ``--router`` or other ``--strategy`` is given.
 """
 

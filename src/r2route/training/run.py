@@ -7,7 +7,6 @@ divergent tokens (or the target LLM share), and the full share curve is kept in 
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -18,7 +17,7 @@ import torch
 
 from .. import defaults
 from ..errors import R2RouteError
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_json
 from ..router.io import RouterBundle, save_router
 from .curves import routed_at, share_curve, summarize, threshold_for_recall, threshold_for_share
 from .labels import LabelSet
@@ -47,6 +46,11 @@ def eval_rows(labels: LabelSet) -> tuple[np.ndarray, np.ndarray]:
     if not y[rows].any():
         raise R2RouteError("no divergent tokens in the validation split: a recall cannot be calibrated (label more queries or raise --val-percent)")
     return rows, y[rows]
+
+
+def baseline_scores(labels: LabelSet, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The paper's baselines as routing scores on ``rows``: SLM entropy and 1 − SLM max probability."""
+    return {"entropy": labels.entropy[rows], "max_prob": labels.max_prob_score()[rows]}
 
 
 def fit(labels: LabelSet, cfg: TrainConfig, embed: Embed | None, embed_size: int, progress: bool):
@@ -87,7 +91,7 @@ def train_router_run(labels: LabelSet, out: str | Path, cfg: TrainConfig, embed:
     threshold = (threshold_for_share(scores, target_share) if target_share is not None
                  else threshold_for_recall(scores, y_val, report_recall))
     chosen = routed_at(scores, y_val, threshold)
-    baselines = {"entropy": labels.entropy[rows], "max_prob": labels.max_prob_score()[rows]}
+    baselines = baseline_scores(labels, rows)
     y_train, usable = labels.target(cfg.objective)
     tr = usable & ~labels.is_val
     n_params = res.model.num_params()
@@ -113,7 +117,7 @@ def train_router_run(labels: LabelSet, out: str | Path, cfg: TrainConfig, embed:
     bundle.metrics["roc_auc"] = metrics["router"]["roc_auc"]
     bundle.metrics["pr_auc"] = metrics["router"]["pr_auc"]
     save_router(bundle, out, dtype=SAVE_DTYPE)
-    atomic_write_bytes(out / "metrics.json", (json.dumps(metrics, indent=1) + "\n").encode())
+    atomic_write_json(out / "metrics.json", metrics, sort_keys=False)
     title = f"{labels.pair.get('slm', '?')} → {labels.pair.get('llm', '?')}: {metrics['val']['tokens']} val tokens, {metrics['val']['divergent']} divergent"
     plot_curves({"router": scores, **baselines}, y_val, chosen, out, title)
     return metrics
@@ -139,10 +143,10 @@ def run_ablations(labels: LabelSet, out: str | Path, base: TrainConfig, embed: E
         res, scores = fit(labels, cfg, embed, embed_size, progress)
         results.append({"features": list(features), "objective": objective, "params": res.model.num_params(),
                         "best_epoch": res.best_epoch, **summarize(scores, y_val, target_recall)})
-    for name, s in (("entropy", labels.entropy[rows]), ("max_prob", labels.max_prob_score()[rows])):
+    for name, s in baseline_scores(labels, rows).items():
         results.append({"features": [name], "objective": "none (baseline)", **summarize(s, y_val, target_recall)})
     report = {"pair": labels.pair, "val_tokens": int(rows.sum()), "val_divergent": int(y_val.sum()), "rows": results}
-    atomic_write_bytes(Path(out) / "ablation.json", (json.dumps(report, indent=1) + "\n").encode())
+    atomic_write_json(Path(out) / "ablation.json", report, sort_keys=False)
     return report
 
 

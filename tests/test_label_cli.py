@@ -60,6 +60,24 @@ def test_sigkill_and_resume_give_byte_identical_tables(data, tmp_path):
     assert snapshot(out) == clean
 
 
+def test_leftovers_of_a_kill_between_writes_are_cleaned(data, tmp_path):
+    """States a SIGKILL can leave that the timed kills above rarely hit: a root file's temp write
+    (dataset.json, label-stats.json) and a chunk's features after its shard was written."""
+    import shutil
+
+    clean = tmp_path / "clean"
+    assert subprocess.run(label_cmd(data, clean), capture_output=True).returncode == 0
+    want = snapshot(clean)
+    out = tmp_path / "killed"
+    shutil.copytree(clean, out)
+    (out / ".dataset.json.abc123.tmp").write_text('{"half": ')
+    (out / "features").mkdir(exist_ok=True)
+    (out / "features" / "00001.parquet").write_bytes(b"left behind")
+    p = subprocess.run(label_cmd(data, out), capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert snapshot(out) == want
+
+
 def run_main(capsys, *args):
     code = main(list(args))
     return code, *capsys.readouterr()

@@ -103,6 +103,8 @@ def _label_chunk(run: RunDir, c: int, qs: list[Query], ctx: Contexts, writer, sl
     """Finish chunk ``c``; returns 0 if its shard already existed, else 1."""
     ids = [q.id for q in qs]
     if run.has_table("shards", c, ids):
+        # a kill between writing the shard and deleting its features leaves them behind
+        run.path("features", c).unlink(missing_ok=True)
         return 0
     ans = run.load_json("answers", c, ids)
     if ans is None:

@@ -39,7 +39,8 @@ class RunDir:
     def claim(self, config: dict) -> None:
         """Write the run's settings, or check that an existing run has the same ones."""
         claim_run_dir(self.root, "label-config.json", config, "label run")
-        for tmp in self.root.glob("*/.*.tmp"):  # a write cut short by a kill; its unit is redone
+        # a write cut short by a kill (a unit's, or a root file's such as dataset.json); it is redone
+        for tmp in [*self.root.glob(".*.tmp"), *self.root.glob("*/.*.tmp")]:
             tmp.unlink(missing_ok=True)
 
     def load_json(self, step: str, chunk: int, queries: list[int]):

@@ -110,9 +110,14 @@ def test_neural_llm_share_uses_the_calibration_curve():
 
 @pytest.mark.parametrize("shape, k", [((1, 151936), 100), ((4, 151937), 100), ((3, 1000), 5), ((2, 300), 100), ((2, 64), 10)])
 def test_block_topk_equals_topk(shape, k):
-    from r2route.router.features import topk_values
+    from r2route.router.features import topk_values_and_max
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(*shape, generator=g) * 4
     x[0, :50] = x[0, 0]  # ties
-    assert torch.equal(topk_values(x, k), x.topk(k, dim=-1).values)
+    vals, m = topk_values_and_max(x, k)
+    assert torch.equal(vals, x.topk(k, dim=-1).values)
+    assert torch.equal(m, x.amax(dim=-1, keepdim=True))
+    # the fused log-sum-exp gives log_softmax's numbers
+    ref = torch.log_softmax(x.double(), dim=-1).topk(k, dim=-1).values
+    assert torch.allclose(topk_logprobs(x, k).double(), ref, atol=1e-4)

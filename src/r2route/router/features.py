@@ -10,8 +10,9 @@ import torch
 BLOCK = 128
 
 
-def topk_values(x: torch.Tensor, k: int, block: int = BLOCK) -> torch.Tensor:
-    """The k largest values of each row of a 2-D tensor, sorted descending; exactly ``x.topk(k)``.
+def topk_values_and_max(x: torch.Tensor, k: int, block: int = BLOCK) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k largest values of each row of a 2-D tensor, sorted descending (exactly ``x.topk(k)``),
+    and each row's maximum as an [n, 1] tensor.
 
     A vocabulary-wide top-k is most of the router's time per step. Two stages are faster: the
     maxima of blocks of ``block`` values, then a top-k over the k best blocks only. Exact: each of
@@ -20,22 +21,25 @@ def topk_values(x: torch.Tensor, k: int, block: int = BLOCK) -> torch.Tensor:
     n, v = x.shape
     nb = -(-v // block)
     if nb <= k:
-        return x.topk(k, dim=-1).values
+        vals = x.topk(k, dim=-1).values
+        return vals, vals[:, :1]
     if nb * block != v:
         x = torch.nn.functional.pad(x, (0, nb * block - v), value=float("-inf"))
     blocks = x.view(n, nb, block)
-    best = blocks.amax(dim=-1).topk(k, dim=-1).indices
+    best_vals, best = blocks.amax(dim=-1).topk(k, dim=-1)
     cand = blocks.gather(1, best.unsqueeze(-1).expand(n, k, block)).reshape(n, k * block)
-    return cand.topk(k, dim=-1).values
+    return cand.topk(k, dim=-1).values, best_vals[:, :1]
 
 
 def topk_logprobs(logits: torch.Tensor, k: int) -> torch.Tensor:
     """The k largest log-probabilities, sorted descending (shift-invariant, unlike raw logits)."""
     k = min(k, logits.shape[-1])
     x = logits.float()
-    # top-k of the logits minus their log-sum-exp: the same numbers as top-k of log_softmax
-    # without materialising a second vocabulary-sized tensor every step
-    return topk_values(x, k) - torch.logsumexp(x, dim=-1, keepdim=True)
+    vals, m = topk_values_and_max(x, k)
+    # log-sum-exp with the row maximum the top-k pass already found: one pass over the vocabulary
+    # instead of torch.logsumexp's two
+    lse = m + (x - m).exp_().sum(dim=-1, keepdim=True).log_()
+    return vals - lse
 
 
 def normalized_entropy(logits: torch.Tensor) -> torch.Tensor:

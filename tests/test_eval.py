@@ -73,6 +73,17 @@ def test_resume_skips_finished_rows_and_drops_a_torn_line(pair, task_file, tmp_p
     assert sorted(map(strip, fresh), key=key) == sorted(map(strip, rows), key=key)
 
 
+def test_rows_are_written_record_major(pair, task_file, tmp_path):
+    """A run stopped part way has every method on the same first records (a wave at a time)."""
+    task = load_task(str(task_file), limit=5, calibration_size=4, prompt_field="q", answer_field="a", grader="exact")
+    cfg = EvalConfig(methods=("slm", "llm", "random"), shares=(0.2, 0.6), max_new_tokens=8, batch=2)
+    rows = Evaluation(pair, task, cfg, tmp_path, None, progress=False).run()
+    ids = [r["id"] for r in rows]
+    first = sorted(r.id for r in task.records)
+    assert set(ids[: 4 * 2]) == set(first[:2]) and set(ids[8:16]) == set(first[2:4]) and set(ids[16:]) == {first[4]}
+    assert [(r["method"], r["share"]) for r in rows[::2]][:4] == [("slm", None), ("llm", None), ("random", 0.2), ("random", 0.6)]
+
+
 def test_other_settings_are_refused(pair, task_file, tmp_path):
     task = load_task(str(task_file), limit=2, calibration_size=4, prompt_field="q", answer_field="a", grader="exact")
     Evaluation(pair, task, EvalConfig(methods=("slm",), max_new_tokens=8), tmp_path, None, progress=False).run()

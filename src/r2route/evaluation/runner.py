@@ -198,9 +198,16 @@ class Evaluation:
         needs_cal = any(pending[(m, s)] for m, s in units if m in ("neural", "entropy", "query"))
         cal = self.calibration() if needs_cal else {}
         bar = tqdm(total=total, desc=f"eval {self.task.name}", unit="row", disable=not self.progress, dynamic_ncols=True)
-        for (method, share), records in pending.items():
-            for i in range(0, len(records), self.cfg.batch):
-                batch = records[i : i + self.cfg.batch]
+        # Record-major: every method and share finishes a wave of records before the next wave
+        # starts, so a run stopped anywhere compares all methods on the same (growing) records.
+        waiting = {id(r) for v in pending.values() for r in v}
+        order = [r for r in self.task.records if id(r) in waiting]
+        for i in range(0, len(order), self.cfg.batch):
+            wave = {id(r) for r in order[i : i + self.cfg.batch]}
+            for (method, share), records in pending.items():
+                batch = [r for r in records if id(r) in wave]
+                if not batch:
+                    continue
                 bar.set_postfix_str(f"{method}{'' if share is None else f'@{share:g}'}")
                 self.results.append(self._run_batch(method, share, cal, batch))
                 bar.update(len(batch))

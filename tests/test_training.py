@@ -188,6 +188,10 @@ def test_cli_trains_ablates_and_generate_uses_the_router(capsys, tiny_labels, tm
     assert [r["objective"] for r in report["rows"]][:5] == ["divergent"] * 4 + ["mismatch"]
     for f in ("router.json", "router.safetensors", "metrics.json", "pr_curve.png", "share_vs_recall.png"):
         assert (out / f).is_file()
+    # each ablation router is saved, calibrated, and routes at a share like the main one
+    paper = next(r for r in report["rows"] if r["features"] == ["hidden", "token", "logits"] and r["objective"] == "mismatch")
+    bundle = load_router(out / paper["router"])
+    assert bundle.model.cfg.features == ("hidden", "token", "logits") and bundle.curve and bundle.metrics["roc_auc"] == paper["roc_auc"]
     code, stdout, err = run_main(capsys, "generate", "Hello there", "--pair", "tiny", "--device", "cpu", "--router", str(out),
                                  "--llm-share", "0.3", "-n", "8")
     assert code == 0, err

@@ -112,11 +112,10 @@ def train_router_run(labels: LabelSet, out: str | Path, cfg: TrainConfig, embed:
         "training": {"config": _jsonable(asdict(cfg)), "best_epoch": res.best_epoch, "pos_weight": res.pos_weight,
                      "seconds": seconds, "history": res.history},
     }
-    bundle = RouterBundle(model=res.model, threshold=threshold, pair=labels.pair, curve=share_curve(scores, y_val),
-                          metrics={k: metrics[k] for k in ("train", "val", "target", "threshold", "params")})
-    bundle.metrics["roc_auc"] = metrics["router"]["roc_auc"]
-    bundle.metrics["pr_auc"] = metrics["router"]["pr_auc"]
-    save_router(bundle, out, dtype=SAVE_DTYPE)
+    save_router(_bundle(res.model, threshold, labels, scores, y_val,
+                        {**{k: metrics[k] for k in ("train", "val", "target", "threshold", "params")},
+                         "roc_auc": metrics["router"]["roc_auc"], "pr_auc": metrics["router"]["pr_auc"]}),
+                out, dtype=SAVE_DTYPE)
     atomic_write_json(out / "metrics.json", metrics, sort_keys=False)
     title = f"{labels.pair.get('slm', '?')} → {labels.pair.get('llm', '?')}: {metrics['val']['tokens']} val tokens, {metrics['val']['divergent']} divergent"
     plot_curves({"router": scores, **baselines}, y_val, chosen, out, title)
@@ -132,17 +131,34 @@ ABLATIONS = (
 )
 
 
+def _bundle(model, threshold: float, labels: LabelSet, scores: np.ndarray, y_val: np.ndarray, metrics: dict) -> RouterBundle:
+    """A router with its validation share curve, ready to save and to route with at any share."""
+    return RouterBundle(model=model, threshold=threshold, pair=labels.pair, curve=share_curve(scores, y_val), metrics=metrics)
+
+
+def ablation_name(features, objective: str) -> str:
+    """Directory name of an ablation router, e.g. ``hidden+token+logits-mismatch``."""
+    return f"{'+'.join(features)}-{objective}"
+
+
 def run_ablations(labels: LabelSet, out: str | Path, base: TrainConfig, embed: Embed | None, embed_size: int,
                   target_recall: float = defaults.ROUTER_TARGET_RECALL, progress: bool = True) -> dict:
     """The paper's ablation table on one validation set: feature sets and the training objective,
-    each reported as recall of divergent tokens at equal LLM shares. Writes ``ablation.json``."""
+    each reported as recall of divergent tokens at equal LLM shares. Writes ``ablation.json``, and
+    each router (calibrated like the main one) to ``ablation/<features>-<objective>/`` so that
+    `r2route eval --router` can compare them as accuracy at equal LLM share."""
     rows, y_val = eval_rows(labels)
     results = []
     for features, objective in ABLATIONS:
         cfg = TrainConfig(**{**asdict(base), "features": features, "objective": objective})
         res, scores = fit(labels, cfg, embed, embed_size, progress)
-        results.append({"features": list(features), "objective": objective, "params": res.model.num_params(),
-                        "best_epoch": res.best_epoch, **summarize(scores, y_val, target_recall)})
+        summary = summarize(scores, y_val, target_recall)
+        name = ablation_name(features, objective)
+        save_router(_bundle(res.model, threshold_for_recall(scores, y_val, target_recall), labels, scores, y_val,
+                            {"ablation": name, "roc_auc": summary["roc_auc"], "pr_auc": summary["pr_auc"]}),
+                    Path(out) / "ablation" / name, dtype=SAVE_DTYPE)
+        results.append({"features": list(features), "objective": objective, "router": f"ablation/{name}",
+                        "params": res.model.num_params(), "best_epoch": res.best_epoch, **summary})
     for name, s in baseline_scores(labels, rows).items():
         results.append({"features": [name], "objective": "none (baseline)", **summarize(s, y_val, target_recall)})
     report = {"pair": labels.pair, "val_tokens": int(rows.sum()), "val_divergent": int(y_val.sum()), "rows": results}

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Evaluate the default pair (resumable; rerun to continue). Runs live in results/eval-<task>/ so that
 # a run spans sessions: results.jsonl (one row per method × share × record) is committed as it grows.
+# Rows are written record-major, so a stopped run compares every method on the same first records.
 # GSM8K test: every method at LLM shares 0.1/0.2/0.3/0.5 on the first ${GSM8K_LIMIT:-100} records;
-# then MATH-500 and HumanEval on as many records as the budget allows (MATH_LIMIT, HUMANEVAL_LIMIT).
+# then the paper's ablation routers (results/router-default/ablation/*) as accuracy at a 0.2 share on
+# the first ${ABLATION_LIMIT:-50}; then MATH-500 and HumanEval on as many records as the budget allows.
 # METHODS overrides the methods (e.g. run the router-free ones first: slm,llm,entropy,random,query).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 METHODS=${METHODS:-slm,llm,neural,entropy,random,query}
 SHARES=0.1,0.2,0.3,0.5
 r2route eval --task gsm8k --limit "${GSM8K_LIMIT:-100}" --methods "$METHODS" --llm-shares "$SHARES" --out results/eval-gsm8k
+for NAME in hidden+token+logits-divergent hidden+token+logits-mismatch hidden-divergent; do
+  r2route eval --task gsm8k --limit "${ABLATION_LIMIT:-50}" --methods neural --llm-shares 0.2 \
+    --router "results/router-default/ablation/$NAME" --out "results/eval-gsm8k-ablation/$NAME"
+done
 r2route eval --task math500 --limit "${MATH_LIMIT:-50}" --methods "$METHODS" --llm-shares "$SHARES" -n 1024 --out results/eval-math500
 r2route eval --task humaneval --limit "${HUMANEVAL_LIMIT:-50}" --methods "$METHODS" --llm-shares "$SHARES" --out results/eval-humaneval

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 METHODS=${METHODS:-slm,llm,neural,entropy,random,query}
 SHARES=0.1,0.2,0.3,0.5
 r2route eval --task gsm8k --limit "${GSM8K_LIMIT:-100}" --methods "$METHODS" --llm-shares "$SHARES" --out results/eval-gsm8k
-for NAME in hidden+token+logits-divergent hidden+token+logits-mismatch hidden-divergent; do
+for NAME in logits-divergent hidden+token+logits-mismatch hidden-divergent; do
   r2route eval --task gsm8k --limit "${ABLATION_LIMIT:-50}" --methods neural --llm-shares 0.2 \
     --router "results/router-default/ablation/$NAME" --out "results/eval-gsm8k-ablation/$NAME"
 done

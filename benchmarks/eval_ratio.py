@@ -8,6 +8,12 @@ calibration slice) over the first --n records, every method on the same records 
 - speedup = tokens/s(neural) ÷ tokens/s(LLM only);
 - ideal = 1 / (c_s/c_l + r), with c_s/c_l = tokens/s(LLM) ÷ tokens/s(SLM) measured here and r the
   LLM share the neural run measured; the printed figure is speedup ÷ ideal.
+
+    python benchmarks/eval_ratio.py --from-run results/eval-gsm8k --llm-share 0.2
+
+reads the same figures from a finished (or growing) `r2route eval` run instead of decoding again:
+its SLM, LLM and neural rows at that share, on the records all three have finished. Such a run
+interleaves its methods record by record, so they too are measured side by side.
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from pathlib import Path
 
 from r2route.evaluation import EvalConfig, Evaluation, summarize
+from r2route.evaluation.runner import ResultsFile
 from r2route.evaluation.tasks import load_task
 from r2route.pair import PairConfig, load_pair
 from r2route.router import load_router
@@ -34,8 +42,19 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=384)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--out", default=None, help="keep the run here (resumable) instead of a temporary directory")
+    ap.add_argument("--from-run", default=None, help="read an existing `r2route eval` run's rows instead of decoding")
     ap.add_argument("--json", dest="json_out")
     args = ap.parse_args()
+    if args.from_run:
+        run = Path(args.from_run)
+        cfg = json.loads((run / "eval-config.json").read_text())
+        keep = {("slm", None), ("llm", None), ("neural", args.llm_share)}
+        rows = [r for r in ResultsFile(run / "results.jsonl").rows if (r["method"], r["share"]) in keep]
+        if {(r["method"], r["share"]) for r in rows} != keep:
+            raise SystemExit(f"{run} has no finished slm, llm and neural@{args.llm_share} rows yet")
+        args.pair, args.task = cfg["pair"]["slm"] + " → " + cfg["pair"]["llm"], cfg["task"]["name"]
+        report(args, summarize(rows, cfg["params"]["slm"], cfg["params"]["llm"]))
+        return
     pair = load_pair(PairConfig(pair=args.pair))
     path = args.router or shipped_router(args.pair)
     if not path:
@@ -46,7 +65,10 @@ def main() -> None:
     cfg = EvalConfig(methods=("slm", "llm", "neural"), shares=(args.llm_share,), max_new_tokens=args.max_new_tokens, batch=args.batch)
     with tempfile.TemporaryDirectory() as tmp:
         rows = Evaluation(pair, task, cfg, args.out or tmp, bundle).run()
-    s = summarize(rows, pair.slm.params.total, pair.llm_params)
+    report(args, summarize(rows, pair.slm.params.total, pair.llm_params))
+
+
+def report(args, s: dict) -> None:
     p = {pt["method"]: pt for pt in s["points"]}
     slm, llm, r2r = p["slm"], p["llm"], p["neural"]
     cs_cl = llm["tokens_per_s"] / slm["tokens_per_s"]

@@ -4,7 +4,9 @@
 # Rows are written record-major, so a stopped run compares every method on the same first records.
 # GSM8K test: every method at LLM shares 0.1/0.2/0.3/0.5 on the first ${GSM8K_LIMIT:-100} records;
 # then the paper's ablation routers (results/router-default/ablation/*) as accuracy at a 0.2 share on
-# the first ${ABLATION_LIMIT:-50}; then MATH-500 and HumanEval on as many records as the budget allows.
+# the first ${ABLATION_LIMIT:-50}; then MATH-500 and HumanEval in alternating rounds of ${ROUND:-8}
+# more records each (up to ${MATH_LIMIT:-50} and ${HUMANEVAL_LIMIT:-50}), so that wherever the budget
+# runs out both tasks have been evaluated on a similar number of records.
 # METHODS overrides the methods (e.g. run the router-free ones first: slm,llm,entropy,random,query).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,5 +17,12 @@ for NAME in logits-divergent hidden+token+logits-mismatch hidden-divergent; do
   r2route eval --task gsm8k --limit "${ABLATION_LIMIT:-50}" --methods neural --llm-shares 0.2 \
     --router "results/router-default/ablation/$NAME" --out "results/eval-gsm8k-ablation/$NAME"
 done
-r2route eval --task math500 --limit "${MATH_LIMIT:-50}" --methods "$METHODS" --llm-shares "$SHARES" -n 1024 --out results/eval-math500
-r2route eval --task humaneval --limit "${HUMANEVAL_LIMIT:-50}" --methods "$METHODS" --llm-shares "$SHARES" --out results/eval-humaneval
+ROUND=${ROUND:-8}
+MATH_LIMIT=${MATH_LIMIT:-50}
+HUMANEVAL_LIMIT=${HUMANEVAL_LIMIT:-50}
+for ((N = ROUND; N < MATH_LIMIT + ROUND || N < HUMANEVAL_LIMIT + ROUND; N += ROUND)); do
+  r2route eval --task math500 --limit "$((N < MATH_LIMIT ? N : MATH_LIMIT))" --methods "$METHODS" \
+    --llm-shares "$SHARES" -n 1024 --out results/eval-math500
+  r2route eval --task humaneval --limit "$((N < HUMANEVAL_LIMIT ? N : HUMANEVAL_LIMIT))" --methods "$METHODS" \
+    --llm-shares "$SHARES" --out results/eval-humaneval
+done

@@ -7,7 +7,7 @@ import pytest
 
 from r2route.cli import main
 from r2route.evaluation import EvalConfig, Evaluation, summarize
-from r2route.evaluation.summary import apgr, bootstrap_ci, share_to_recover
+from r2route.evaluation.summary import apgr, bootstrap_ci, compare, share_to_recover
 from r2route.evaluation.tasks import load_task
 
 from .conftest import QUESTIONS
@@ -102,6 +102,23 @@ def test_summary_figures():
     assert share_to_recover([{"llm_share": 0.5, "accuracy": 0.1}], slm, llm, 0.5) == pytest.approx(0.5 + 0.5 * (0.4 - 0.1) / 0.5)
     lo, hi = bootstrap_ci(np.array([1.0] * 30 + [0.0] * 70))
     assert lo < 0.3 < hi and hi - lo < 0.25
+
+
+def test_neural_is_compared_pairwise_at_matched_share():
+    def rows(method, share, correct):
+        return [{"method": method, "share": share, "id": i, "correct": c} for i, c in enumerate(correct)]
+
+    hard = [1] * 10 + [0] * 30  # both right on the same easy records
+    data = (rows("neural", 0.2, hard[:-2] + [1, 1]) + rows("entropy", 0.2, hard) + rows("random", 0.2, [0] * 40)
+            + rows("entropy", 0.5, hard) + rows("slm", None, [0] * 40))
+    got = {(c["versus"], c["target_share"]): c for c in compare(data, set(range(40)))}
+    assert set(got) == {("entropy", 0.2), ("random", 0.2)}  # no neural row at 0.5, references left out
+    e = got[("entropy", 0.2)]
+    assert e["difference"] == pytest.approx(2 / 40) and (e["only_method_right"], e["only_versus_right"]) == (2, 0)
+    # Paired, the interval sits at or above zero although the two accuracies' own intervals overlap widely.
+    assert e["ci95"][0] >= 0 and e["ci95"][1] <= 0.15
+    assert got[("random", 0.2)]["difference"] == pytest.approx(12 / 40) and got[("random", 0.2)]["ci95"][0] > 0.1
+    assert compare(data, set(range(5)))[0]["n"] == 5  # only the records every unit finished
 
 
 def test_cli_runs_and_report_rerenders(capsys, task_file, tmp_path):

@@ -19,6 +19,35 @@ def bootstrap_ci(correct: np.ndarray, n: int = defaults.EVAL_BOOTSTRAP, seed: in
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+def paired_difference(a: np.ndarray, b: np.ndarray, n: int = defaults.EVAL_BOOTSTRAP,
+                      seed: int = defaults.SEED) -> tuple[float, float]:
+    """95% percentile interval of mean(a − b) for 0/1 outcomes on the same records, resampling records
+    jointly: two methods that fail on the same hard records differ far less than their own intervals say."""
+    return bootstrap_ci(np.asarray(a, dtype=float) - np.asarray(b, dtype=float), n, seed)
+
+
+def compare(rows: list[dict], ids: set[int], method: str = "neural") -> list[dict]:
+    """``method`` against every other routed method at each target share both ran, on the same records:
+    accuracy difference with its paired 95% interval, and the records only one of the two got right."""
+    by = defaultdict(dict)
+    for r in rows:
+        if r["share"] is not None and r["id"] in ids:
+            by[(r["method"], r["share"])][r["id"]] = r["correct"]
+    out = []
+    for (other, share) in sorted(k for k in by if k[0] != method):
+        mine = by.get((method, share))
+        common = sorted(set(mine or ()) & set(by[(other, share)]))
+        if not common:
+            continue
+        a = np.array([mine[i] for i in common], dtype=float)
+        b = np.array([by[(other, share)][i] for i in common], dtype=float)
+        lo, hi = paired_difference(a, b)
+        out.append({"method": method, "versus": other, "target_share": share, "n": len(common),
+                    "difference": float((a - b).mean()), "ci95": [lo, hi],
+                    "only_method_right": int(((a == 1) & (b == 0)).sum()), "only_versus_right": int(((a == 0) & (b == 1)).sum())})
+    return out
+
+
 def point(rows: list[dict], slm_params: int, llm_params: int) -> dict:
     c = np.array([r["correct"] for r in rows], dtype=float)
     tokens = sum(r["tokens"] for r in rows)
@@ -89,4 +118,4 @@ def summarize(rows: list[dict], slm_params: int, llm_params: int, ids: set[int] 
             methods[m] = {"apgr": apgr(pts, ref["slm"], ref["llm"]),
                           "share_for_50pct_gap": share_to_recover(pts, ref["slm"], ref["llm"], 0.5),
                           "share_for_80pct_gap": share_to_recover(pts, ref["slm"], ref["llm"], 0.8)}
-    return {"records": len(ids), "points": points, "methods": methods}
+    return {"records": len(ids), "points": points, "methods": methods, "paired": compare(rows, ids)}

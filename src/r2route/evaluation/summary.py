@@ -11,19 +11,12 @@ from .. import defaults
 
 
 def bootstrap_ci(correct: np.ndarray, n: int = defaults.EVAL_BOOTSTRAP, seed: int = defaults.SEED) -> tuple[float, float]:
-    """95% percentile interval of the mean of 0/1 outcomes."""
+    """95% percentile interval of the mean of per-record outcomes (0/1, or −1/0/1 differences)."""
     if not len(correct):
         return (float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
     means = correct[rng.integers(0, len(correct), size=(n, len(correct)))].mean(axis=1)
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
-def paired_difference(a: np.ndarray, b: np.ndarray, n: int = defaults.EVAL_BOOTSTRAP,
-                      seed: int = defaults.SEED) -> tuple[float, float]:
-    """95% percentile interval of mean(a − b) for 0/1 outcomes on the same records, resampling records
-    jointly: two methods that fail on the same hard records differ far less than their own intervals say."""
-    return bootstrap_ci(np.asarray(a, dtype=float) - np.asarray(b, dtype=float), n, seed)
 
 
 def compare(rows: list[dict], ids: set[int], method: str = "neural") -> list[dict]:
@@ -41,7 +34,9 @@ def compare(rows: list[dict], ids: set[int], method: str = "neural") -> list[dic
             continue
         a = np.array([mine[i] for i in common], dtype=float)
         b = np.array([by[(other, share)][i] for i in common], dtype=float)
-        lo, hi = paired_difference(a, b)
+        # Resampling records jointly: two methods that fail on the same hard records differ far less
+        # than their own intervals say.
+        lo, hi = bootstrap_ci(a - b)
         out.append({"method": method, "versus": other, "target_share": share, "n": len(common),
                     "difference": float((a - b).mean()), "ci95": [lo, hi],
                     "only_method_right": int(((a == 1) & (b == 0)).sum()), "only_versus_right": int(((a == 0) & (b == 1)).sum())})

@@ -4,9 +4,10 @@
 # Rows are written record-major, so a stopped run compares every method on the same first records.
 # GSM8K test: every method at LLM shares 0.1/0.2/0.3/0.5 on the first ${GSM8K_LIMIT:-100} records.
 # MATH-500 and HumanEval: every method at ${OTHER_SHARES:-0.1,0.3} (two shares instead of four buys
-# nearly twice the records on this CPU), in alternating rounds of ${ROUND:-8} more records each (up to
-# ${MATH_LIMIT:-50} and ${HUMANEVAL_LIMIT:-50}), so that wherever the budget runs out both tasks have
-# been evaluated on a similar number of records. Last, the paper's ablation routers
+# nearly twice the records on this CPU), in alternating rounds of ${MATH_ROUND:-8} and
+# ${HUMANEVAL_ROUND:-16} more records (up to ${MATH_LIMIT:-50} and ${HUMANEVAL_LIMIT:-164}), so that
+# wherever the budget runs out both tasks have an N; a MATH-500 record (up to 1024 tokens of
+# reasoning) costs about four HumanEval records here. Last, the paper's ablation routers
 # (results/router-default/ablation/*) as GSM8K accuracy at a 0.2 share on the first ${ABLATION_LIMIT:-50}.
 # METHODS overrides the methods (e.g. run the router-free ones first: slm,llm,entropy,random,query).
 set -euo pipefail
@@ -15,13 +16,15 @@ METHODS=${METHODS:-slm,llm,neural,entropy,random,query}
 r2route eval --task gsm8k --limit "${GSM8K_LIMIT:-100}" --methods "$METHODS" --llm-shares 0.1,0.2,0.3,0.5 \
   --out results/eval-gsm8k
 OTHER_SHARES=${OTHER_SHARES:-0.1,0.3}
-ROUND=${ROUND:-8}
+MATH_ROUND=${MATH_ROUND:-8}
+HUMANEVAL_ROUND=${HUMANEVAL_ROUND:-16}
 MATH_LIMIT=${MATH_LIMIT:-50}
-HUMANEVAL_LIMIT=${HUMANEVAL_LIMIT:-50}
-for ((N = ROUND; N < MATH_LIMIT + ROUND || N < HUMANEVAL_LIMIT + ROUND; N += ROUND)); do
-  r2route eval --task math500 --limit "$((N < MATH_LIMIT ? N : MATH_LIMIT))" --methods "$METHODS" \
+HUMANEVAL_LIMIT=${HUMANEVAL_LIMIT:-164}
+for ((K = 1; (K - 1) * MATH_ROUND < MATH_LIMIT || (K - 1) * HUMANEVAL_ROUND < HUMANEVAL_LIMIT; K++)); do
+  M=$((K * MATH_ROUND)) H=$((K * HUMANEVAL_ROUND))
+  r2route eval --task math500 --limit "$((M < MATH_LIMIT ? M : MATH_LIMIT))" --methods "$METHODS" \
     --llm-shares "$OTHER_SHARES" -n 1024 --out results/eval-math500
-  r2route eval --task humaneval --limit "$((N < HUMANEVAL_LIMIT ? N : HUMANEVAL_LIMIT))" --methods "$METHODS" \
+  r2route eval --task humaneval --limit "$((H < HUMANEVAL_LIMIT ? H : HUMANEVAL_LIMIT))" --methods "$METHODS" \
     --llm-shares "$OTHER_SHARES" --out results/eval-humaneval
 done
 for NAME in logits-divergent hidden+token+logits-mismatch hidden-divergent; do

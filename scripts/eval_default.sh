@@ -5,9 +5,10 @@
 # GSM8K test: every method at LLM shares 0.1/0.2/0.3/0.5 on the first ${GSM8K_LIMIT:-100} records.
 # MATH-500 and HumanEval: every method at ${OTHER_SHARES:-0.1,0.3} (two shares instead of four buys
 # nearly twice the records on this CPU), in alternating rounds of ${MATH_ROUND:-8} and
-# ${HUMANEVAL_ROUND:-16} more records (up to ${MATH_LIMIT:-50} and ${HUMANEVAL_LIMIT:-164}), so that
+# ${HUMANEVAL_ROUND:-16} more records (up to ${MATH_LIMIT:-50} and ${HUMANEVAL_LIMIT:-132}), so that
 # wherever the budget runs out both tasks have an N; a MATH-500 record (up to 1024 tokens of
-# reasoning) costs about four HumanEval records here. Last, the paper's ablation routers
+# reasoning) costs about four HumanEval records here; 132 is every HumanEval record before the
+# 32 held out for calibration. Last, the paper's ablation routers
 # (results/router-default/ablation/*) as GSM8K accuracy at a 0.2 share on the first ${ABLATION_LIMIT:-50}.
 # METHODS overrides the methods (e.g. run the router-free ones first: slm,llm,entropy,random,query).
 set -euo pipefail
@@ -19,7 +20,7 @@ OTHER_SHARES=${OTHER_SHARES:-0.1,0.3}
 MATH_ROUND=${MATH_ROUND:-8}
 HUMANEVAL_ROUND=${HUMANEVAL_ROUND:-16}
 MATH_LIMIT=${MATH_LIMIT:-50}
-HUMANEVAL_LIMIT=${HUMANEVAL_LIMIT:-164}
+HUMANEVAL_LIMIT=${HUMANEVAL_LIMIT:-132}
 for ((K = 1; (K - 1) * MATH_ROUND < MATH_LIMIT || (K - 1) * HUMANEVAL_ROUND < HUMANEVAL_LIMIT; K++)); do
   M=$((K * MATH_ROUND)) H=$((K * HUMANEVAL_ROUND))
   r2route eval --task math500 --limit "$((M < MATH_LIMIT ? M : MATH_LIMIT))" --methods "$METHODS" \

@@ -16,16 +16,13 @@ import torch
 
 from .. import defaults
 from ..errors import R2RouteError
+from ..optional import require
 from .loading import ParamCount
 
 
 def require_llama_cpp():
-    try:
-        import llama_cpp
-    except ImportError:
-        raise R2RouteError("the llama.cpp backend needs llama-cpp-python: pip install 'r2route[llamacpp]'") from None
-    import llama_cpp._logger as llog
-
+    llama_cpp = require("llama_cpp", "llamacpp", "the llama.cpp backend needs llama-cpp-python")
+    llog = require("llama_cpp._logger", "llamacpp")
     llog.logger.setLevel(logging.CRITICAL)  # llama.cpp's load chatter would bury r2route's one-line messages
     return llama_cpp
 
@@ -80,6 +77,9 @@ class LlamaCppModel:
         path = Path(path)
         if not path.is_file():
             raise R2RouteError(f"model file not found: {path}")
+        from .gguf_scan import check_gguf
+
+        check_gguf(path)
         mparams = lc.llama_model_default_params()
         mparams.n_gpu_layers = gpu_layers
         # Repacking quantized weights for AVX2 kept a second copy (1.5x the file in RSS) and measured

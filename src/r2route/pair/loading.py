@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..errors import R2RouteError
+from ..optional import require
 from .specs import ModelSpec
 
 _DTYPES = {
@@ -179,7 +180,4 @@ def load_transformers_model(spec: ModelSpec, device: torch.device, dtype: torch.
 
 
 def _require_gguf() -> None:
-    try:
-        import gguf  # noqa: F401
-    except ImportError:
-        raise R2RouteError("loading a .gguf file needs the gguf package: pip install 'r2route[gguf]'") from None
+    require("gguf", "gguf", "loading a .gguf file needs the gguf package")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Annotated, Optional
 
@@ -35,6 +36,7 @@ def serve(
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="max_tokens when a request gives none.")] = defaults.MAX_NEW_TOKENS,
     max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", help="Largest request body accepted.")] = 1 << 20,
     model_name: Annotated[str, typer.Option("--model-name", help="The model id clients send.")] = "r2route",
+    drain_seconds: Annotated[float, typer.Option("--drain-seconds", help="On SIGTERM/SIGINT: refuse new connections and let answers in flight finish for at most this long.")] = defaults.SERVER_DRAIN_SECONDS,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
 ) -> None:
@@ -45,6 +47,8 @@ def serve(
 
     if not (0 < port < 65536):
         raise R2RouteError(f"--port must be in 1..65535, got {port}")
+    if drain_seconds < 0:
+        raise R2RouteError(f"--drain-seconds must be ≥ 0, got {drain_seconds}")
     for name, value in (("--max-batch", max_batch), ("--max-tokens", max_tokens), ("--max-body-bytes", max_body_bytes)):
         if value < 1:
             raise R2RouteError(f"{name} must be ≥ 1, got {value}")
@@ -53,7 +57,10 @@ def serve(
     cfg = ServerConfig(model_name=model_name, api_key=api_key, max_body_bytes=max_body_bytes, default_max_tokens=max_tokens, max_batch=max_batch)
     app = create_app(mp, strat, cfg, router=getattr(strat, "bundle", None))
     print(f"r2route: serving {model_name} ({mp.slm.name} → {mp.llm.name}, {strat.describe()}) on http://{host}:{port}/v1", file=sys.stderr, flush=True)
+    # uvicorn drains on SIGTERM, then re-raises it to the handler it found: with this one a server
+    # that shut down cleanly exits 0, as process managers expect, instead of dying by the signal.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=drain_seconds)
     except OSError as e:
         raise R2RouteError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None

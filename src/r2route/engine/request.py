@@ -51,6 +51,11 @@ class PairPrompt:
     llm: list[int] | str
 
 
+def slm_length(prompt: list[int] | PairPrompt) -> int:
+    """A prompt's length in SLM tokens (the space of every routing decision and of ``usage``)."""
+    return len(prompt.slm) if isinstance(prompt, PairPrompt) else len(prompt)
+
+
 @dataclass
 class TokenEvent:
     """One token of one request, with the text that became final (possibly empty)."""

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import defaults
 from ..engine import GenerationConfig, PairPrompt
-from ..engine.request import Result, TokenEvent
+from ..engine.request import Result, TokenEvent, slm_length
 from ..engine.session import DecodeSession
 from ..errors import R2RouteError
 from ..pair.pair import ModelPair
@@ -88,6 +88,9 @@ def create_app(pair: ModelPair, strategy: Strategy, cfg: ServerConfig, router: R
             raise ApiError(401, "invalid or missing API key (send Authorization: Bearer KEY)", "authentication_error", code="invalid_api_key")
 
     async def read_json(request: Request) -> dict:
+        ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if ctype != "application/json" and not ctype.endswith("+json"):
+            raise ApiError(415, f"Content-Type is {ctype!r}; send the body as application/json")
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > cfg.max_body_bytes:
             raise ApiError(413, f"request body over {cfg.max_body_bytes} bytes")
@@ -119,6 +122,9 @@ def create_app(pair: ModelPair, strategy: Strategy, cfg: ServerConfig, router: R
         window = pair.context_window
         if prompt_len >= window:
             raise ApiError(400, f"prompt is {prompt_len} tokens; the context window is {window}", param="messages")
+        if (req.limit() or 0) >= window:
+            raise ApiError(400, f"max_tokens {req.limit()} is above the context window ({window} tokens, prompt included)", param="max_tokens")
+        # A request that fits the window alone but not with its prompt is cut at the window (finish_reason "length").
         limit = min(req.limit() or cfg.default_max_tokens, window - prompt_len)
         seed = req.seed if req.seed is not None else (0 if req.temperature == 0 else secrets.randbelow(2**31))
         gen = GenerationConfig(max_new_tokens=limit, temperature=req.temperature, top_p=req.top_p, seed=seed, stop=req.stop_list())
@@ -141,16 +147,22 @@ def create_app(pair: ModelPair, strategy: Strategy, cfg: ServerConfig, router: R
             "llm_share": st.llm_share,
         }
 
-    async def collect(handle: Handle, request: Request) -> Result:
+    async def collect(handle: Handle, request: Request, endpoint: str) -> Result:
         """Wait for a whole answer, stopping generation if the client leaves."""
+        checked = time.monotonic()
         while True:
             try:
                 item = await asyncio.wait_for(handle.events.get(), timeout=0.25)
             except asyncio.TimeoutError:
+                item = None
+            # Token events arrive faster than any timeout, so look for a departed client by the clock.
+            if time.monotonic() - checked >= 0.25:
+                checked = time.monotonic()
                 if await request.is_disconnected():
                     worker.cancel(handle.rid)
+                    metrics.cancelled.inc()
+                    metrics.requests.labels(endpoint, "499").inc()
                     raise ApiError(499, "client closed the request")
-                continue
             if isinstance(item, Result):
                 return item
             if isinstance(item, Failure):
@@ -200,10 +212,11 @@ def create_app(pair: ModelPair, strategy: Strategy, cfg: ServerConfig, router: R
             metrics.in_flight.dec()
             if not done:  # the client went away mid-stream: stop decoding its tokens
                 worker.cancel(handle.rid)
+                metrics.cancelled.inc()
                 metrics.requests.labels(endpoint, "499").inc()
 
     async def run(request: Request, endpoint: str, ids: list[int] | PairPrompt, req: _Common):
-        gen, strat = settings(req, len(ids.slm) if isinstance(ids, PairPrompt) else len(ids))
+        gen, strat = settings(req, slm_length(ids))
         handle = worker.submit(ids, gen, strat)
         rid = f"{'chatcmpl' if endpoint == 'chat' else 'cmpl'}-{uuid.uuid4().hex[:24]}"
         if req.stream:
@@ -212,7 +225,7 @@ def create_app(pair: ModelPair, strategy: Strategy, cfg: ServerConfig, router: R
         metrics.in_flight.inc()
         t0 = time.perf_counter()
         try:
-            res = await collect(handle, request)
+            res = await collect(handle, request, endpoint)
         finally:
             metrics.in_flight.dec()
         st = res.stats

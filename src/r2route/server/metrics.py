@@ -16,6 +16,8 @@ class ServerMetrics:
         self.in_flight = Gauge("r2route_requests_in_flight", "HTTP requests waiting for their answer", registry=self.registry)
         self.batch_rows = Gauge("r2route_batch_rows", "Requests in the decoding batch or queued for it", registry=self.registry)
         self.decoded = Gauge("r2route_decoded_tokens", "Tokens decoded, cancelled requests included", registry=self.registry)
+        self.fed = Gauge("r2route_tokens_fed", "Tokens fed to each local model (prompts, catch-ups, decode steps)", ["model"], registry=self.registry)
+        self.cancelled = Counter("r2route_cancelled_requests", "Requests whose client went away before the answer ended", registry=self.registry)
         self.latency = Histogram(
             "r2route_request_latency_seconds", "Time from request to last token", ["endpoint"], registry=self.registry,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
@@ -36,4 +38,6 @@ class ServerMetrics:
         # Read at scrape time from the decoding thread's session (plain ints: safe to read).
         self.batch_rows.set(len(session.rows) + len(session.queue))
         self.decoded.set(session.stats.tokens)
+        self.fed.labels("slm").set(session.stats.slm_tokens_fed)
+        self.fed.labels("llm").set(session.stats.llm_tokens_fed)
         return generate_latest(self.registry)

@@ -12,7 +12,7 @@ import queue
 import threading
 from dataclasses import dataclass
 
-from ..engine.request import GenerationConfig, Result, TokenEvent
+from ..engine.request import GenerationConfig, PairPrompt, Result, TokenEvent, slm_length
 from ..engine.session import DecodeSession
 from ..router.strategies import Strategy
 
@@ -50,13 +50,12 @@ class EngineWorker:
         self.inbox.put(None)
         self._thread.join(timeout=10)
 
-    def submit(self, prompt_ids: list[int], gen: GenerationConfig, strategy: Strategy | None) -> Handle:
+    def submit(self, prompt: list[int] | PairPrompt, gen: GenerationConfig, strategy: Strategy | None) -> Handle:
         """Queue a request from the event loop; events arrive on the returned handle."""
-        rid = next(self._ids)
-        q: asyncio.Queue = asyncio.Queue()
-        self._sinks[rid] = (asyncio.get_running_loop(), q)
-        self.inbox.put(("submit", rid, prompt_ids, gen, strategy))
-        return Handle(rid, q, len(prompt_ids))
+        handle = Handle(next(self._ids), asyncio.Queue(), slm_length(prompt))  # all that can fail, before queuing
+        self._sinks[handle.rid] = (asyncio.get_running_loop(), handle.events)
+        self.inbox.put(("submit", handle.rid, prompt, gen, strategy))
+        return handle
 
     def cancel(self, rid: int) -> None:
         """Stop a request's generation (its client went away)."""

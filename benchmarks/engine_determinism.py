@@ -10,7 +10,6 @@ engine, and one prompt at a time. ``--no-prefix-cache`` makes every request reco
 
 import argparse
 
-import r2route.engine.session as session
 from r2route.engine import Engine, GenerationConfig
 from r2route.evaluation.tasks import load_task
 from r2route.pair import PairConfig, load_pair
@@ -22,8 +21,6 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--no-prefix-cache", action="store_true")
     args = ap.parse_args()
-    if args.no_prefix_cache:
-        session.common_prefix = lambda a, b: 0  # no slot ever shares a prefix with a new prompt
     pair = load_pair(PairConfig(pair="default"))
     task = load_task("gsm8k", limit=8)
     a, b = ([pair.encode(r.prompt, system=task.system) for r in task.records[i : i + 4]] for i in (0, 4))
@@ -32,12 +29,12 @@ def main() -> None:
     def texts(engine, prompts):
         return [r.text for r in engine.generate(prompts, gen)[0]]
 
-    eng = Engine(pair, SLMOnly(), max_batch=4)
+    eng = Engine(pair, SLMOnly(), max_batch=4, prefix_cache=not args.no_prefix_cache)
     first = texts(eng, a)
     again = texts(eng, a)
     texts(eng, b)
     after_other = texts(eng, a)
-    fresh_engine = Engine(pair, SLMOnly(), max_batch=4)
+    fresh_engine = Engine(pair, SLMOnly(), max_batch=4, prefix_cache=not args.no_prefix_cache)
     fresh = texts(fresh_engine, a)
     solo = [texts(fresh_engine, [p])[0] for p in a]
     for name, t in [("same batch again", again), ("after another batch", after_other), ("fresh engine", fresh),

@@ -143,7 +143,7 @@ def test_cli_runs_and_report_rerenders(capsys, task_file, tmp_path):
     (["--task", "{file}", "--prompt-field", "q", "--answer-field", "a", "--grader", "vibes"], "unknown grader"),
     (["--task", "{file}", "--prompt-field", "q", "--answer-field", "a", "--grader", "exact", "--limit", "0"], "--limit must be ≥ 1"),
     (["--task", "{file}", "--prompt-field", "q", "--answer-field", "a", "--grader", "exact", "--methods", "slm,magic"], "--methods must be"),
-    (["--task", "{file}", "--prompt-field", "q", "--answer-field", "a", "--grader", "exact", "--llm-shares", "0.1,2"], "--llm-shares must lie in [0, 1]"),
+    (["--task", "{file}", "--prompt-field", "q", "--answer-field", "a", "--grader", "exact", "--llm-shares", "0.1,2"], "--llm-shares must lie in (0, 1)"),
     (["--task", "{file}", "--prompt-field", "q", "--answer-field", "a", "--grader", "exact", "--methods", "neural", "--router", "none"], "method neural needs a router"),
     (["--report", "{tmp}/nothing"], "holds no evaluation"),
 ])
@@ -185,3 +185,63 @@ def test_builtin_tasks_calibrate_on_records_they_never_evaluate():
     assert len(m.records) == 490 and {r.id for r in m.records}.isdisjoint(r.id for r in m.calibration)
     h = load_task("humaneval", limit=2, calibration_size=4)
     assert h.grader == "code" and "def " in h.records[0].gold["prompt_code"] and h.records[0].gold["entry_point"]
+
+
+# --- crash safety: SIGKILL at random points, rerun, same files ------------------------------------
+
+TIMING = {"seconds", "wall", "tokens_per_s", "latency_s"}
+
+
+def _without_timing(obj):
+    if isinstance(obj, dict):
+        return {k: _without_timing(v) for k, v in obj.items() if k not in TIMING}
+    if isinstance(obj, list):
+        return [_without_timing(v) for v in obj]
+    return obj
+
+
+def eval_files(out) -> dict:
+    """Every file of a run, JSON with its timing fields removed (they differ between any two runs)."""
+    files = {}
+    for p in sorted(out.rglob("*")):
+        if not p.is_file():
+            continue
+        rel = str(p.relative_to(out))
+        if p.suffix == ".jsonl":
+            files[rel] = [_without_timing(json.loads(line)) for line in p.read_text().splitlines()]
+        elif p.suffix == ".json":
+            files[rel] = _without_timing(json.loads(p.read_text()))
+        else:
+            files[rel] = p.stat().st_size > 0  # the plot: present and not empty
+    return files
+
+
+def test_sigkill_at_random_points_and_rerun_give_the_same_files(task_file, tmp_path):
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cmd = [sys.executable, "-m", "r2route", "eval", "--task", str(task_file), "--prompt-field", "q", "--answer-field", "a",
+           "--grader", "exact", "--limit", "8", "--methods", "slm,llm,entropy,random,query", "--llm-shares", "0.2,0.5",
+           "--batch", "3", *FAST]
+    clean = subprocess.run([*cmd, "--out", str(tmp_path / "clean")], capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stderr
+    expected = eval_files(tmp_path / "clean")
+    rows = expected["results.jsonl"]
+    assert len(rows) == 8 * (2 + 3 * 2)
+    out = tmp_path / "killed"
+    rng = random.Random(0)
+    kills = 0
+    for _ in range(4):  # kill at a random moment after it started writing rows (or still calibrating)
+        proc = subprocess.Popen([*cmd, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(3.0, 12.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    assert kills >= 2, "the run finished before it could be killed: give it more records"
+    done = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert eval_files(out) == expected

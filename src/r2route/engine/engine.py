@@ -20,8 +20,10 @@ class Engine:
     >>> results, stats = engine.generate([prompt_ids], GenerationConfig(max_new_tokens=64))
     """
 
-    def __init__(self, pair: ModelPair, strategy: Strategy, max_batch: int = defaults.MAX_BATCH, piece: str = defaults.HANDOFF_PIECE):
+    def __init__(self, pair: ModelPair, strategy: Strategy, max_batch: int = defaults.MAX_BATCH, piece: str = defaults.HANDOFF_PIECE,
+                 prefix_cache: bool = True):
         self.pair = pair
+        self.prefix_cache = prefix_cache
         self.strategy = strategy
         self.max_batch = max_batch
         self.piece = piece
@@ -29,7 +31,7 @@ class Engine:
 
     def session(self) -> DecodeSession:
         """A fresh live batch (its own KV caches)."""
-        return DecodeSession(self.pair, self.strategy, self.max_batch, piece=self.piece)
+        return DecodeSession(self.pair, self.strategy, self.max_batch, piece=self.piece, prefix_cache=self.prefix_cache)
 
     def _idle_session(self) -> DecodeSession:
         # KV caches and llama.cpp contexts are big; calls reuse one session (a slot's cache is

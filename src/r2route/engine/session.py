@@ -49,6 +49,7 @@ class DecodeSession:
         wait_fraction: float | None = defaults.LLM_WAIT_FRACTION,
         max_wait: int = defaults.LLM_MAX_WAIT,
         piece: str = defaults.HANDOFF_PIECE,
+        prefix_cache: bool = True,
     ):
         if max_batch < 1:
             raise R2RouteError(f"max batch must be ≥ 1, got {max_batch}")
@@ -72,6 +73,10 @@ class DecodeSession:
         # Under token handoff the LLM's logits past the shared vocabulary are padding rows.
         self.llm_vocab = None if self.text_handoff else min(pair.slm.vocab_size, pair.llm.vocab_size)
         self.free = list(range(max_batch))
+        # Reusing a cached prefix is exact in theory but not in floating point: the prefix's KV was
+        # computed in a forward of another shape, so near-tied greedy tokens can flip. Evaluations
+        # turn it off (a row's tokens then depend only on its prompt); the server keeps it.
+        self.prefix_cache = prefix_cache
         # What each slot's caches last held, per side: a new request takes the free slot that shares
         # the longest prefix with its prompt and keeps that much of the cache (a prefix cache: a
         # client that re-sends a growing text, as a remote-LLM client does, pays only for the new part).
@@ -156,7 +161,8 @@ class DecodeSession:
         while self.queue and self.free:
             row = self.queue.popleft()
             sides = [("slm", self.slm)] + ([("llm", self.llm)] if self.llm else [])
-            kept = {side: [common_prefix(self.slot_tokens[side][s], row.seqs[side]) for s in self.free] for side, _ in sides}
+            kept = {side: [common_prefix(self.slot_tokens[side][s], row.seqs[side]) if self.prefix_cache else 0 for s in self.free]
+                    for side, _ in sides}
             best = max(range(len(self.free)), key=lambda i: (sum(kept[side][i] for side, _ in sides), -self.free[i]))
             row.slot = self.free.pop(best)
             for side, runner in sides:

@@ -48,8 +48,9 @@ class EvalConfig:
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
             raise R2RouteError(f"--methods must be a non-empty subset of {','.join(METHODS)}, got {','.join(self.methods) or 'none'}")
-        if any(not 0.0 <= s <= 1.0 for s in self.shares):
-            raise R2RouteError(f"--llm-shares must lie in [0, 1], got {','.join(map(str, self.shares))}")
+        if any(not 0.0 < s < 1.0 for s in self.shares):
+            # 0 and 1 are the slm and llm methods themselves: a routed method there measures nothing new
+            raise R2RouteError(f"--llm-shares must lie in (0, 1) (the slm and llm methods are the ends), got {','.join(map(str, self.shares))}")
         if any(m in ROUTED for m in self.methods) and not self.shares:
             raise R2RouteError("routed methods need --llm-shares")
         for name in ("max_new_tokens", "batch", "probe_tokens"):
@@ -102,7 +103,8 @@ class Evaluation:
             raise R2RouteError("method neural needs a router: --router PATH (or a pair with a shipped router)")
         self.pair, self.task, self.cfg, self.out, self.router = pair, task, cfg, Path(out), router
         self.progress = progress
-        self.engine = Engine(pair, SLMOnly(), max_batch=cfg.batch)
+        # No prefix reuse across requests: a row's tokens must not depend on what ran before it.
+        self.engine = Engine(pair, SLMOnly(), max_batch=cfg.batch, prefix_cache=False)
         self.grader = make_grader(task.grader)
         self.gen = GenerationConfig(max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
         settings = {

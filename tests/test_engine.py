@@ -70,9 +70,43 @@ def test_neural_threshold_zero_equals_llm(pair, prompts):
         assert all(r.by_llm)
 
 
-def test_neural_threshold_one_is_mostly_slm(pair, prompts):
-    results, _ = run(pair, make_strategy("neural", threshold=1.0, router=tiny_router(pair)), prompts[:1])
-    assert results[0].token_ids == hf_greedy(pair.slm.model, prompts[0])
+def reference_neural(pair, prompt, strategy, n=N):
+    """R2R with a neural router, without caches: the SLM re-reads the text each step, the router
+    scores its state, and a routed token is the LLM's argmax over the same text."""
+    from r2route.router.strategies import StepView
+
+    seq, by_llm = list(prompt), []
+    for _ in range(n):
+        with torch.no_grad():
+            out = pair.slm.model(torch.tensor([seq]), output_hidden_states=True)
+        logits, hidden = out.logits[0, -1:].float(), out.hidden_states[-1][0, -1:]
+        tok = torch.tensor([int(logits.argmax())])
+        routed = strategy.decide(StepView(logits, hidden, tok, pair.slm.embed, [route_generator(0)]))[0]
+        seq.append(argmax_next(pair.llm.model, seq) if routed else int(tok))
+        by_llm.append(routed)
+    return seq[len(prompt):], by_llm
+
+
+def test_neural_routing_at_a_middle_threshold_equals_the_no_cache_reference(pair, prompts):
+    """A threshold inside the router's score range routes some tokens and not others; where and
+    what is written must be what recomputing everything at every step gives."""
+    bundle = tiny_router(pair)
+    seen: list[float] = []
+
+    class Recorder:  # never routes; keeps the router's scores along the SLM's own text
+        def decide(self, view):
+            seen.extend(make_strategy("neural", threshold=0.0, router=bundle).scores(view).tolist())
+            return [False]
+
+    reference_neural(pair, prompts[0], Recorder())
+    threshold = float(torch.tensor(seen).median())
+    strat = make_strategy("neural", threshold=threshold, router=bundle)
+    results, _ = run(pair, strat, prompts[:2])
+    for p, r in zip(prompts[:2], results):
+        ref_tokens, ref_routes = reference_neural(pair, p, strat)
+        assert r.by_llm == ref_routes
+        assert r.token_ids == ref_tokens
+    assert 0 < sum(results[0].by_llm) < N
 
 
 @pytest.mark.parametrize("p", [0.1, 0.3, 0.7])
@@ -181,12 +215,21 @@ def test_stats_count_tokens_and_activated_params(pair, prompts):
         st = r.stats
         assert st.tokens == len(r.token_ids) == N
         assert st.llm_tokens == sum(r.by_llm)
-        ps, pl = pair.slm.params.total, pair.llm.params.total
-        assert st.avg_params == pytest.approx(((N - st.llm_tokens) * ps + st.llm_tokens * pl) / N)
+        # the mean, over generated tokens, of the parameter count of the model that wrote each one
+        per_token = [pair.llm.params.total if b else pair.slm.params.total for b in r.by_llm]
+        assert st.avg_params == pytest.approx(sum(per_token) / len(per_token))
         assert 0 < st.ttft <= st.seconds
     assert batch.tokens == N * len(prompts)
     assert batch.llm_tokens == sum(r.stats.llm_tokens for r in results)
     assert batch.tokens_per_s > 0
+
+
+def test_avg_params_ends_are_each_models_whole_parameter_count(pair, prompts):
+    """Activated parameters count every weight (embeddings and head too), never the prompt."""
+    slm, _ = run(pair, make_strategy("slm"), prompts[:1])
+    llm, _ = run(pair, make_strategy("llm"), prompts[:1])
+    assert slm[0].stats.avg_params == sum(t.numel() for t in pair.slm.model.parameters())
+    assert llm[0].stats.avg_params == sum(t.numel() for t in pair.llm.model.parameters())
 
 
 def test_router_time_is_counted_per_call(pair, prompts):

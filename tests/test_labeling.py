@@ -185,7 +185,8 @@ def test_sentence_cut_on_token_streams(pieces, sentence):
     final = stopped_at is None
     assert cut_sentence(text, final=final) == sentence
     if not final:  # the writer stops no later than one token past the end
-        assert len("".join(pieces[: stopped_at])) <= len(sentence) + 1 or pieces[stopped_at].startswith(("\n", " ")) or "。" in sentence
+        assert len("".join(pieces[:stopped_at])) <= len(sentence)  # the piece that showed the end is the last one read
+        assert "".join(pieces[: stopped_at + 1]).startswith(sentence)
 
 
 def test_sentence_end_waits_for_a_final_period():
@@ -207,14 +208,51 @@ def test_rule_verifier():
     assert RuleVerifier().judge(items)[0] == [0, 1, 0, 1]
 
 
-def test_llm_verifier_unparseable_answers_are_minus_one(pair):
-    writer = llm_writer(pair, 4)
-    ver = build_verifier("llm", pair, writer)
-    items = [{"context": "She sold 48 clips.", "reference": " Then 24.", "candidate": " Then 25."}] * 3
-    writer.reset()
-    verdicts, raw = ver.judge(items)
-    assert verdicts == [parse_verdict(r) for r in raw]
-    assert len(set(raw)) == 1  # the same item gets the same greedy answer
+class _Scripted:
+    """A labeling writer that answers with fixed texts (what a verifier LLM might say)."""
+
+    remote = False
+
+    def __init__(self, pair, answers):
+        self.tokenizer = pair.llm.tokenizer
+        self.answers = answers
+
+    def reset(self):
+        pass
+
+    def generate(self, contexts, max_new, stop=None, lead=None, progress=None, stops=None):
+        from r2route.labeling.writer import Written
+
+        assert len(contexts) == len(self.answers)
+        return [Written(a, None, True) for a in self.answers]
+
+
+def test_llm_verifier_unparseable_answers_are_minus_one(pair, data, tmp_path):
+    answers = ["1", "Answer: 0", "maybe", "10 apples", "", "0.5"]
+    items = [{"context": "She sold 48 clips.", "reference": " Then 24.", "candidate": " Then 25."}] * len(answers)
+    verdicts, raw = build_verifier("llm", pair, _Scripted(pair, answers)).judge(items)
+    assert raw == answers
+    assert verdicts == [1, 0, -1, -1, -1, -1]
+
+
+def test_unparseable_verdicts_are_minus_one_in_the_table_and_counted(pair, data, tmp_path):
+    """Through the whole pipeline: a verdict of -1 lands in the label table as -1 and in the stats."""
+    cfg = LabelConfig(data=str(data), **SETTINGS)
+    ref = tmp_path / "ref"
+    writer = llm_writer(pair, cfg.slots)
+    run_labeling(pair, cfg, ref, RuleVerifier(), writer=writer, progress=False)
+    n_items = {p.name: len(json.loads(p.read_text())["items"]) for p in (ref / "continuations").glob("*.json")}
+
+    class Garbled(RuleVerifier):  # the first item of every unit gets an answer with no verdict in it
+        def judge(self, items, progress=None):
+            verdicts, _ = super().judge(items)
+            return [-1] + verdicts[1:], None
+
+    out = tmp_path / "garbled"
+    stats = run_labeling(pair, cfg, out, Garbled(), writer=llm_writer(pair, cfg.slots), progress=False)
+    units = sum(1 for n in n_items.values() if n)
+    assert stats["unparseable"] == units > 0
+    assert [r["divergent"] for r in rows(out)].count(-1) == units
 
 
 def test_embedding_verifier_separates_paraphrase_from_other_numbers():

@@ -92,14 +92,28 @@ def test_unknown_remote_model_is_refused(url):
 
 
 def test_server_prefix_cache_does_the_catch_up(url):
-    """A growing prompt (what the mixed decoder sends) lands in the slot that holds its prefix."""
-    from r2route.engine import Engine
+    """A growing prompt (what the mixed decoder sends) lands in the server's slot that holds its
+    prefix: the server's LLM is fed only the new tokens (read from the server's own /metrics)."""
+    base = url[: -len("/v1")]
+    tok = load_pair(PairConfig(pair="tiny", device="cpu")).tokenizer
+    prompt = tok("Natalia sold clips to 48 of her friends in April.", add_special_tokens=False)["input_ids"]
 
-    pair = load_pair(PairConfig(pair="tiny", device="cpu"))
-    engine = Engine(pair, make_strategy("llm"), max_batch=4)
-    prompt = pair.encode("Natalia sold clips to 48 of her friends in April.")
-    first, s1 = engine.generate([prompt], GenerationConfig(max_new_tokens=1))
-    longer = prompt + first[0].token_ids + [7, 8, 9]
-    _, s2 = engine.generate([longer], GenerationConfig(max_new_tokens=1))
-    assert s1.llm_tokens_fed == len(prompt)
-    assert s2.llm_tokens_fed == 4  # the previous answer token and the three new ones
+    def fed():
+        for line in httpx.get(f"{base}/metrics").text.splitlines():
+            if line.startswith('r2route_tokens_fed{model="llm"}'):
+                return float(line.rsplit(" ", 1)[1])
+        raise AssertionError("no r2route_tokens_fed metric")
+
+    def one_token(ids):
+        r = httpx.post(f"{url}/completions", json={"model": "tiny-llm", "prompt": ids, "max_tokens": 1, "temperature": 0}, timeout=60)
+        return r.json()
+
+    unrelated = tok("Something else entirely, to fill the other slots.", add_special_tokens=False)["input_ids"]
+    one_token(unrelated)
+    before = fed()
+    first = one_token(prompt)
+    after_first = fed()
+    answer = tok(first["choices"][0]["text"], add_special_tokens=False)["input_ids"]
+    assert after_first - before == len(prompt)  # nothing cached for it yet
+    one_token(prompt + answer + [7, 8, 9])
+    assert fed() - after_first == len(answer) + 3  # the answer token and the three new ones

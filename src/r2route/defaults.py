@@ -49,6 +49,7 @@ TINY_SEED = 1234
 
 # --- batching ---
 MAX_BATCH = 8
+SERVER_DRAIN_SECONDS = 30.0  # on SIGTERM the server finishes answers in flight for at most this long, then exits
 # When rows of one forward need different numbers of new tokens they are right-padded to the
 # longest; splitting them into several forwards saves padding but pays each forward's fixed cost.
 # A forward costs about a + b·(padded tokens); the runner fits a and b online from its own timings
@@ -86,6 +87,8 @@ LABEL_CHUNK = 8  # queries per unit of work: each unit is written atomically and
 LABEL_TOP_K = ROUTER_TOP_K  # top-k SLM logits stored per token
 LABEL_MAX_ANSWER_TOKENS = 512  # the LLM's answer budget; answers without EOS inside it are dropped
 LABEL_CONTINUATION_TOKENS = 32  # a continuation ends at the sentence end or after this many tokens
+LABEL_OUTCOME_TOKENS = 512  # the outcome verifier's branches run to the answer's end, at most this many tokens
+LABEL_REJOIN_TOKENS = 8  # an outcome branch whose last this-many tokens re-join the reference stops as neutral
 LABEL_SLOTS = 8  # rows decoded together by the labeling LLM (answers, continuations, verdicts)
 # rule, llm (the paper's: a verifier LLM) or embedding. On 77 hand-labeled mismatches of the default
 # pair (benchmarks/verifier_agreement.py) the rule agreed best (kappa 0.50); the pair's 1.5B LLM as

@@ -62,7 +62,7 @@ def claim_run_dir(root: Path, name: str, config: dict, what: str) -> None:
             diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
             raise R2RouteError(f"--out {root} holds a {what} made with other settings ({', '.join(diff)} differ); "
                                "choose another --out or rerun with the same settings")
-    elif root.is_dir() and any(root.iterdir()):
+    elif root.is_dir() and any(not p.name.startswith(".") for p in root.iterdir()):  # a .gitignore may be there
         raise R2RouteError(f"--out {root} is not empty and holds no {what}; choose another --out")
     else:
         atomic_write_json(path, config)

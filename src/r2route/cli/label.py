@@ -26,7 +26,7 @@ def label(
     llm_model: LlmModelOpt = None,
     llm_tokenizer: LlmTokOpt = None,
     llm_api_key: LlmKeyOpt = None,
-    verifier: Annotated[Optional[str], typer.Option("--verifier", help=f"rule, llm (the pair's LLM), embedding, or a model spec for another verifier LLM (default: {defaults.LABEL_VERIFIER}; llm with --verifier-url).")] = None,
+    verifier: Annotated[Optional[str], typer.Option("--verifier", help=f"rule, llm (the pair's LLM), embedding, outcome (final answers of branches to the answer end), or a model spec for another verifier LLM (default: {defaults.LABEL_VERIFIER}; llm with --verifier-url).")] = None,
     verifier_url: Annotated[Optional[str], typer.Option("--verifier-url", help="An OpenAI-compatible server for the verifier LLM.")] = None,
     verifier_model: Annotated[Optional[str], typer.Option("--verifier-model", help="The model name on --verifier-url.")] = None,
     verifier_api_key: Annotated[Optional[str], typer.Option("--verifier-api-key", envvar="R2ROUTE_VERIFIER_API_KEY", help="API key for --verifier-url.")] = None,
@@ -34,12 +34,13 @@ def label(
     chunk: Annotated[int, typer.Option("--chunk", help="Queries per unit of work (each unit is saved atomically).")] = defaults.LABEL_CHUNK,
     top_k: Annotated[int, typer.Option("--top-k", help="SLM log-probabilities stored per token.")] = defaults.LABEL_TOP_K,
     max_answer_tokens: Annotated[int, typer.Option("--max-answer-tokens", help="The LLM's answer budget; answers without EOS inside it are dropped.")] = defaults.LABEL_MAX_ANSWER_TOKENS,
-    continuation_tokens: Annotated[int, typer.Option("--continuation-tokens", help="Most tokens of a continuation (it ends at the sentence end).")] = defaults.LABEL_CONTINUATION_TOKENS,
+    continuation_tokens: Annotated[Optional[int], typer.Option("--continuation-tokens", help=f"Most tokens of a continuation: it ends at the sentence end (default {defaults.LABEL_CONTINUATION_TOKENS}), or for --verifier outcome at the answer end (default {defaults.LABEL_OUTCOME_TOKENS}).")] = None,
     max_mismatches: Annotated[Optional[int], typer.Option("--max-mismatches", help="Continue at most this many mismatches per query (a uniform sample).")] = None,
     slots: Annotated[int, typer.Option("--slots", help="Rows the LLM decodes together.")] = defaults.LABEL_SLOTS,
     system: Annotated[Optional[str], typer.Option("--system", help="System message for the LLM's answers.")] = None,
     keep_truncated: Annotated[bool, typer.Option("--keep-truncated", help="Keep answers that hit the budget without EOS (random test models).")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the mismatch sample.")] = defaults.SEED,
+    reuse_answers: Annotated[Optional[str], typer.Option("--reuse-answers", help="A label run of the same pair and answer settings whose LLM answers to copy instead of generating them again.")] = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON on stdout.")] = False,
@@ -51,6 +52,8 @@ def label(
     from ..labeling.report import print_table
     from ..labeling.verifiers import load_prompt
 
+    if continuation_tokens is None:
+        continuation_tokens = defaults.LABEL_OUTCOME_TOKENS if verifier == "outcome" else defaults.LABEL_CONTINUATION_TOKENS
     cfg = LabelConfig(data=data, field=field, limit=limit, chunk=chunk, top_k=top_k, max_answer_tokens=max_answer_tokens,
                       continuation_tokens=continuation_tokens, max_mismatches=max_mismatches, slots=slots, system=system,
                       keep_truncated=keep_truncated, seed=seed)
@@ -62,7 +65,7 @@ def label(
     mp = build_pair(pair_config(pair, slm, llm, device, dtype, llm_url, llm_model, llm_tokenizer, llm_api_key))
     writer = llm_writer(mp, slots)
     ver = build_verifier(verifier, mp, writer, verifier_url, verifier_model, verifier_api_key, slots, device, dtype, verifier_prompt)
-    stats = run_labeling(mp, cfg, out, ver, writer=writer, progress=not quiet)
+    stats = run_labeling(mp, cfg, out, ver, writer=writer, progress=not quiet, reuse_answers=reuse_answers)
     if as_json:
         json.dump({k: v for k, v in stats.items() if k != "by_position"}, sys.stdout, indent=1)
         print()

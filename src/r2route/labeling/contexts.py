@@ -37,6 +37,10 @@ class Contexts:
         """SLM tokens to text (end-of-answer tokens dropped)."""
         return self.slm_tok.decode([t for t in ids if t not in self.slm_eos_ids], skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
+    def llm_decode(self, ids: list[int]) -> str:
+        """The LLM's own tokens to text (what a labeling writer generated)."""
+        return self.llm_tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
     def answer_in_slm_space(self, text: str, ids: list[int] | None, ended: bool) -> list[int]:
         """The LLM's answer as SLM tokens, ending with an end-of-answer token when it ended."""
         if self.token:

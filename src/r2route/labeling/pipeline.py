@@ -76,13 +76,37 @@ def _bar(desc: str, total: int | None, show: bool):
     return tqdm(total=total, desc=desc, unit="it", leave=False, position=1, disable=not show, dynamic_ncols=True)
 
 
-def run_labeling(pair: ModelPair, cfg: LabelConfig, out: str | Path, verifier: Verifier, writer=None, progress: bool = True) -> dict:
-    """Label ``cfg.data`` into ``out``; returns the run's statistics (also in label-stats.json)."""
+# The settings that decide the LLM's answers (step 0): runs that agree on these share their answer units.
+ANSWER_SETTINGS = ("data", "field", "chunk", "max_answer_tokens", "system", "keep_truncated", "slots")
+
+
+def answers_source(reuse: str | Path | None, config: dict) -> RunDir | None:
+    """Another label run whose answer units this one may take (``--reuse-answers``): same pair and
+    the same answer settings, checked once here; a unit is taken only where it covers the same queries."""
+    if reuse is None:
+        return None
+    other = Path(reuse) / "label-config.json"
+    if not other.is_file():
+        raise R2RouteError(f"--reuse-answers {reuse} holds no label run (no label-config.json)")
+    theirs = json.loads(other.read_text())
+    differ = [k for k in ANSWER_SETTINGS if theirs.get("settings", {}).get(k) != config["settings"].get(k)]
+    if theirs.get("pair") != config["pair"] or differ:
+        raise R2RouteError(f"--reuse-answers {reuse} was made with another pair or answer settings ({', '.join(differ) or 'pair'} differ)")
+    return RunDir(reuse)
+
+
+def run_labeling(pair: ModelPair, cfg: LabelConfig, out: str | Path, verifier: Verifier, writer=None, progress: bool = True,
+                 reuse_answers: str | Path | None = None) -> dict:
+    """Label ``cfg.data`` into ``out``; returns the run's statistics (also in label-stats.json).
+    ``reuse_answers``: a label run of the same pair and answer settings whose LLM answers are copied
+    instead of generated again (the answers do not depend on the verifier)."""
     cfg.validate()
     queries = read_queries(cfg.data, cfg.field, cfg.limit)
     run = RunDir(out)
     identity = pair.identity()
-    run.claim({"format": FORMAT, "pair": identity, "handoff": pair.handoff, "settings": cfg.settings(), "verifier": verifier.describe()})
+    config = {"format": FORMAT, "pair": identity, "handoff": pair.handoff, "settings": cfg.settings(), "verifier": verifier.describe()}
+    source = answers_source(reuse_answers, config)
+    run.claim(config)
     ctx = Contexts(pair, cfg.system)
     writer = writer or llm_writer(pair, cfg.slots)
     slm_runner = pair.slm.make_runner(1, defaults.CALL_COST_TOKENS_CPU)
@@ -91,7 +115,7 @@ def run_labeling(pair: ModelPair, cfg: LabelConfig, out: str | Path, verifier: V
     outer = tqdm(total=len(queries), desc="labeling", unit="query", disable=not progress, dynamic_ncols=True)
     units_run = 0
     for c, qs in enumerate(chunks):
-        units_run += _label_chunk(run, c, qs, ctx, writer, slm_runner, verifier, cfg, progress)
+        units_run += _label_chunk(run, c, qs, ctx, writer, slm_runner, verifier, cfg, progress, source)
         outer.update(len(qs))
     outer.close()
     stats = finish(run, pair, cfg, verifier, chunks, queries, time.perf_counter() - t0)
@@ -99,7 +123,8 @@ def run_labeling(pair: ModelPair, cfg: LabelConfig, out: str | Path, verifier: V
     return stats
 
 
-def _label_chunk(run: RunDir, c: int, qs: list[Query], ctx: Contexts, writer, slm_runner, verifier: Verifier, cfg: LabelConfig, progress: bool) -> int:
+def _label_chunk(run: RunDir, c: int, qs: list[Query], ctx: Contexts, writer, slm_runner, verifier: Verifier, cfg: LabelConfig, progress: bool,
+                 source: RunDir | None = None) -> int:
     """Finish chunk ``c``; returns 0 if its shard already existed, else 1."""
     ids = [q.id for q in qs]
     if run.has_table("shards", c, ids):
@@ -107,6 +132,10 @@ def _label_chunk(run: RunDir, c: int, qs: list[Query], ctx: Contexts, writer, sl
         run.path("features", c).unlink(missing_ok=True)
         return 0
     ans = run.load_json("answers", c, ids)
+    if ans is None and source is not None:
+        ans = source.load_json("answers", c, ids)
+        if ans is not None:
+            atomic_write_json(run.path("answers", c), ans)
     if ans is None:
         writer.reset()
         with _bar("0 LLM answers", len(qs), progress) as p:
@@ -128,7 +157,8 @@ def _label_chunk(run: RunDir, c: int, qs: list[Query], ctx: Contexts, writer, sl
                 mismatches.setdefault(r["query_id"], []).append((r["position"], r["slm_token"]))
         writer.reset()
         with _bar("2 continuations", None, progress) as p:
-            cont = continue_chunk(ctx, writer, ans["answers"], mismatches, ids, cfg.continuation_tokens, cfg.max_mismatches, cfg.seed, p)
+            cont = continue_chunk(ctx, writer, ans["answers"], mismatches, ids, cfg.continuation_tokens, cfg.max_mismatches, cfg.seed, p,
+                                  branch=verifier.branch, rejoin=getattr(verifier, "rejoin_tokens", defaults.LABEL_REJOIN_TOKENS))
         atomic_write_json(run.path("continuations", c), cont)
     ver = run.load_json("verdicts", c, ids)
     if ver is None:

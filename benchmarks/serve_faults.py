@@ -51,7 +51,8 @@ def body(q: str, max_tokens: int, stream: bool) -> dict:
 
 
 def answer(http: httpx.Client, q: str, max_tokens: int, stream: bool, leave_after: int | None = None) -> tuple[str, int | None]:
-    """(text, completion tokens); with ``leave_after``, close the stream after that many chunks."""
+    """(text, completion tokens); with ``leave_after``, close the stream after that many chunks
+    (tokens None: the client left before the answer ended)."""
     if not stream:
         r = http.post("/v1/chat/completions", json=body(q, max_tokens, False))
         r.raise_for_status()
@@ -71,7 +72,7 @@ def answer(http: httpx.Client, q: str, max_tokens: int, stream: bool, leave_afte
                 chunks += 1
             if leave_after is not None and chunks >= leave_after:
                 return text, None  # leaving: the with-block closes the connection
-    return text, None
+    return text, 0
 
 
 def run(args) -> dict:
@@ -98,9 +99,12 @@ def run(args) -> dict:
                     q = QUESTIONS[(c + i) % len(QUESTIONS)]
                     try:
                         if leaver:
-                            answer(h, q, args.max_tokens, True, leave_after=rng.randint(1, 6))
+                            _, done = answer(h, q, args.max_tokens, True, leave_after=rng.randint(1, 6))
                             with lock:
-                                tally["left"] += 1
+                                if done is None:
+                                    tally["left"] += 1
+                                else:  # the answer ended before the client meant to leave
+                                    tally["tokens_ok"] += solo[q][1]
                             continue
                         text, _ = answer(h, q, args.max_tokens, stream=i % 2 == 0)
                         with lock:

@@ -171,6 +171,6 @@ def test_load_with_clients_that_leave_mid_answer(tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     r = json.loads(out.read_text())
     assert r["errors"] == 0 and r["answered"] == 18 == r["identical_to_solo"]
-    assert r["left_mid_answer"] == 6 and 1 <= r["cancelled_seen_by_server"] <= 6
+    assert 1 <= r["cancelled_seen_by_server"] <= r["left_mid_answer"] <= 6
     assert r["tokens_per_leaver"] < r["max_tokens"]
     assert r["rows_left"] == 0 and r["decoded_after_idle"] == 0

@@ -16,6 +16,7 @@ import statistics
 import time
 
 from r2route.engine import GenerationConfig
+from r2route.engine.runners import make_runner
 from r2route.pair import PairConfig, load_pair
 from r2route.server.launch import running_server
 
@@ -30,7 +31,7 @@ def main() -> None:
         remote, gen = pair.llm, GenerationConfig(max_new_tokens=1)
         prompt = pair.encode("Natalia sold clips to 48 of her friends in April.").llm
 
-        runner = local.llm.make_runner(1, 32.0)
+        runner = make_runner(local.llm, 1, 32.0)
         ids = local.encode("Natalia sold clips to 48 of her friends in April.")
         runner.catch_up([0], [ids])
         in_process = []

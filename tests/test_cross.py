@@ -153,7 +153,7 @@ def test_token_ids_prompt_is_refused_for_a_text_pair(cross):
     (1, "", False),
 ])
 def test_word_piece_boundary_rule(run, text, still_open):
-    from r2route.engine.row import Row
+    from r2route.engine.legacy_row import Row
 
     row = Row.__new__(Row)
     row.llm_run = run

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from r2route.engine import Engine, GenerationConfig
-from r2route.engine.request import route_generator
+from r2route.engine.request import ROUTE_DRAW, position_generator
 from r2route.router import RouterBundle, RouterConfig, RouterModel, make_strategy
 
 N = 40
@@ -22,12 +22,13 @@ def argmax_next(model, seq):
 
 
 def reference_mixed(pair, prompt, p, seed, n=N):
-    """R2R without caches: at every step both models re-read the whole text from scratch."""
-    rng = route_generator(seed)
+    """R2R without caches and without provisional tokens: at every step both models re-read the
+    whole text from scratch, and a routed token is the LLM's at once. The routing draw at a
+    position is seeded by that position."""
     seq, by_llm = list(prompt), []
     for _ in range(n):
         tok = argmax_next(pair.slm.model, seq)
-        routed = torch.rand((), generator=rng).item() < p
+        routed = torch.rand((), generator=position_generator(seed, len(seq), ROUTE_DRAW)).item() < p
         if routed:
             tok = argmax_next(pair.llm.model, seq)
         seq.append(tok)
@@ -81,7 +82,7 @@ def reference_neural(pair, prompt, strategy, n=N):
             out = pair.slm.model(torch.tensor([seq]), output_hidden_states=True)
         logits, hidden = out.logits[0, -1:].float(), out.hidden_states[-1][0, -1:]
         tok = torch.tensor([int(logits.argmax())])
-        routed = strategy.decide(StepView(logits, hidden, tok, pair.slm.embed, [route_generator(0)]))[0]
+        routed = strategy.decide(StepView(logits, hidden, tok, pair.slm.embed, [position_generator(0, len(seq), ROUTE_DRAW)]))[0]
         seq.append(argmax_next(pair.llm.model, seq) if routed else int(tok))
         by_llm.append(routed)
     return seq[len(prompt):], by_llm

@@ -234,14 +234,19 @@ def test_sigkill_at_random_points_and_rerun_give_the_same_files(task_file, tmp_p
     out = tmp_path / "killed"
     rng = random.Random(0)
     kills = 0
-    for _ in range(4):  # kill at a random moment after it started writing rows (or still calibrating)
+    for _ in range(4):  # kill once a random number of rows is written (0: during calibration)
+        target = rng.randrange(0, len(rows))
         proc = subprocess.Popen([*cmd, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(3.0, 12.0))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
+        results = out / "results.jsonl"
+        while proc.poll() is None:
+            written = len(results.read_bytes().splitlines()) if results.is_file() else 0
+            if written >= target and (target or (out / "eval-config.json").is_file()):
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+                break
+            time.sleep(0.01)
         proc.wait()
-    assert kills >= 2, "the run finished before it could be killed: give it more records"
+    assert kills >= 3, "the run finished before it could be killed"
     done = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert eval_files(out) == expected

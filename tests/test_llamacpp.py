@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from r2route.engine import Engine, GenerationConfig
+from r2route.engine.runners import make_runner
 from r2route.pair import ModelPair, PairConfig, load_pair
 from r2route.pair.tokenizers import tokenizer_fingerprint
 from r2route.router import make_strategy
@@ -42,7 +43,7 @@ def test_gguf_model_has_the_same_tokenizer_size_and_eos(cpp_pair, pair):
 
 
 def test_ragged_catch_up_matches_transformers(cpp_pair, pair):
-    runner = cpp_pair.llm.make_runner(3, 32.0)
+    runner = make_runner(cpp_pair.llm, 3, 32.0)
     seqs = [[5, 6, 7, 8, 9], [10, 11], list(range(20, 60))]
     for _ in range(2):
         hidden, logits = runner.catch_up([0, 1, 2], seqs)

@@ -64,6 +64,12 @@ CALL_COST_TOKENS_CUDA = 256.0
 # measures S, L and r as it runs and waits for k* rows (or LLM_MAX_WAIT steps, to bound latency).
 LLM_WAIT_FRACTION = None  # a fixed fraction of the batch instead of k*, e.g. 0.5; 0 = never wait
 LLM_MAX_WAIT = 16
+# Engine v2's schedule (engine/schedule.py): the LLM is called once this fraction of the running rows
+# have pending (provisional) positions, or once the oldest pending position is this many steps old.
+# Fixed per configuration, never measured during a run, so a row's tokens do not depend on timing.
+SCHEDULE_ROWS_FRACTION = 0.5
+SCHEDULE_MAX_AGE = 8
+ENGINE = "auto"  # v2 where the pair shares one tokenizer, else the legacy engine (v1)
 LLM_SHARE_PRIOR = 0.15  # r before any token is seen (the paper's share)
 
 # --- llama.cpp backend ---

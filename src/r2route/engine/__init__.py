@@ -1,7 +1,7 @@
 """Mixed decoding: ragged KV caches, the per-step routing loop, streaming text."""
 
-from .engine import Engine
-from .prompts import encode_messages, encode_prompt, render_messages
+from .engine import Engine, open_session
+from ..pair.prompts import encode_messages, encode_prompt, render_messages
 from .request import GenerationConfig, PairPrompt, Result, TokenEvent
 from .session import DecodeSession
 from .stats import BatchStats, RequestStats

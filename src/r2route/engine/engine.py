@@ -8,9 +8,25 @@ from collections.abc import Iterator
 from .. import defaults
 from ..pair.pair import ModelPair
 from ..router.strategies import Strategy
+from ..errors import R2RouteError
+from .legacy_session import LegacySession
 from .request import GenerationConfig, PairPrompt, Result, TokenEvent
+from .schedule import Schedule
 from .session import DecodeSession
 from .stats import BatchStats
+
+ENGINES = ("auto", "v1", "v2")
+
+
+def open_session(pair: ModelPair, strategy: Strategy, max_batch: int = defaults.MAX_BATCH, engine: str = defaults.ENGINE,
+                 piece: str = defaults.HANDOFF_PIECE, prefix_cache: bool = True, schedule: Schedule | None = None):
+    """A live batch on engine v2 (provisional routing, :mod:`.session`) where the pair shares one
+    tokenizer, else on the legacy engine; ``engine`` forces one ("v1" for side-by-side benchmarks)."""
+    if engine not in ENGINES:
+        raise R2RouteError(f"unknown engine: {engine} (use {', '.join(ENGINES)})")
+    if engine == "v2" or (engine == "auto" and pair.handoff == "token"):
+        return DecodeSession(pair, strategy, max_batch, schedule=schedule, prefix_cache=prefix_cache)
+    return LegacySession(pair, strategy, max_batch, piece=piece, prefix_cache=prefix_cache)
 
 
 class Engine:
@@ -21,19 +37,21 @@ class Engine:
     """
 
     def __init__(self, pair: ModelPair, strategy: Strategy, max_batch: int = defaults.MAX_BATCH, piece: str = defaults.HANDOFF_PIECE,
-                 prefix_cache: bool = True):
+                 prefix_cache: bool = True, engine: str = defaults.ENGINE, schedule: Schedule | None = None):
         self.pair = pair
         self.prefix_cache = prefix_cache
+        self.engine = engine
+        self.schedule = schedule
         self.strategy = strategy
         self.max_batch = max_batch
         self.piece = piece
-        self._session: DecodeSession | None = None
+        self._session: DecodeSession | LegacySession | None = None
 
-    def session(self) -> DecodeSession:
+    def session(self) -> DecodeSession | LegacySession:
         """A fresh live batch (its own KV caches)."""
-        return DecodeSession(self.pair, self.strategy, self.max_batch, piece=self.piece, prefix_cache=self.prefix_cache)
+        return open_session(self.pair, self.strategy, self.max_batch, self.engine, self.piece, self.prefix_cache, self.schedule)
 
-    def _idle_session(self) -> DecodeSession:
+    def _idle_session(self) -> DecodeSession | LegacySession:
         # KV caches and llama.cpp contexts are big; calls reuse one session (a slot's cache is
         # reset when a request is admitted to it) with fresh statistics each time.
         if self._session is None or self._session.busy:

@@ -15,10 +15,10 @@ import torch
 from .. import defaults
 from ..errors import R2RouteError
 from ..pair.llamacpp import LlamaCppModel, require_llama_cpp
-from .runner import CallCostModel
+from .runner import CallCostModel, HeldTokens
 
 
-class LlamaCppRunner:
+class LlamaCppRunner(HeldTokens):
     def __init__(self, lm: LlamaCppModel, num_slots: int, call_cost_tokens: float):
         lc = self.lc = require_llama_cpp()
         self.lm = lm
@@ -45,6 +45,7 @@ class LlamaCppRunner:
         self.cost = CallCostModel(call_cost_tokens, fit=False)  # no padding to plan for
         self.calls = 0
         self.tokens_fed = 0
+        self._init_held(num_slots)
 
     def seen(self, slot: int) -> int:
         return self.lengths[slot]
@@ -56,6 +57,7 @@ class LlamaCppRunner:
         if length < self.lengths[slot]:
             self.lc.llama_memory_seq_rm(self.mem, slot, length, -1)
             self.lengths[slot] = length
+            del self.held[slot][length:]
 
     def copy_prefix(self, src: int, dst: int, length: int) -> None:
         """Give ``dst`` the first ``length`` cached tokens of ``src``: in the unified buffer the
@@ -65,18 +67,30 @@ class LlamaCppRunner:
         if length > 0:
             self.lc.llama_memory_seq_cp(self.mem, src, dst, 0, length)
         self.lengths[dst] = length
+        self.held[dst] = self.held[src][:length]
 
     def catch_up(self, slots: list[int], seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Feed each slot its unseen tokens; return last hidden [n, d] and logits [n, V] (float32, CPU)."""
+        return self.forward(slots, seqs, [len(q) for q in seqs], [[len(q) - 1] for q in seqs])
+
+    def forward(self, slots: list[int], seqs: list[list[int]], ends: list[int], outputs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Feed ``seqs[i][seen:ends[i]]``; hidden [m, d] and logits [m, V] at the absolute positions
+        ``outputs[i]`` (each fed in this call), row by row in order (see ModelRunner.forward)."""
+        self._check_prefix(slots, seqs)
         entries = []  # (slot, token, position, output row or -1)
-        for row, (slot, seq) in enumerate(zip(slots, seqs)):
+        m = 0
+        for slot, seq, end, outs in zip(slots, seqs, ends, outputs):
             start = self.lengths[slot]
-            if start >= len(seq):
-                raise ValueError("catch_up needs at least one unseen token per slot")
-            for pos in range(start, len(seq)):
-                entries.append((slot, seq[pos], pos, row if pos == len(seq) - 1 else -1))
-        hidden = np.empty((len(slots), self.lm.n_embd), dtype=np.float32)
-        logits = np.empty((len(slots), self.lm.n_vocab), dtype=np.float32)
+            if start >= end:
+                raise ValueError("forward needs at least one unseen token per slot")
+            if any(not start <= j < end for j in outs):
+                raise ValueError("an output position was not fed in this call")
+            want = {j: m + k for k, j in enumerate(outs)}
+            m += len(outs)
+            for pos in range(start, end):
+                entries.append((slot, seq[pos], pos, want.get(pos, -1)))
+        hidden = np.empty((m, self.lm.n_embd), dtype=np.float32)
+        logits = np.empty((m, self.lm.n_vocab), dtype=np.float32)
         b = self.batch
         for lo in range(0, len(entries), self.n_batch):
             chunk = entries[lo : lo + self.n_batch]
@@ -95,9 +109,10 @@ class LlamaCppRunner:
                     hidden[out] = np.ctypeslib.as_array(self.lc.llama_get_embeddings_ith(self.ctx, i), shape=(self.lm.n_embd,))
             self.cost.observe(len(chunk), time.perf_counter() - t0)
             self.calls += 1
-        for slot, seq in zip(slots, seqs):
-            self.tokens_fed += len(seq) - self.lengths[slot]
-            self.lengths[slot] = len(seq)
+        for slot, end in zip(slots, ends):
+            self.tokens_fed += end - self.lengths[slot]
+            self.lengths[slot] = end
+        self._hold(slots, seqs, ends)
         return torch.from_numpy(hidden), torch.from_numpy(logits)
 
     def positions(self, seq: list[int], start: int, chunk: int | None = None):

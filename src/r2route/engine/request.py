@@ -8,6 +8,7 @@ import torch
 
 from .. import defaults
 from ..errors import R2RouteError
+from ..pair.prompts import PairPrompt, slm_length  # noqa: F401  (re-exported: the engine's input)
 from .stats import RequestStats
 
 
@@ -18,6 +19,22 @@ def route_generator(seed: int) -> torch.Generator:
     """
     g = torch.Generator()
     g.manual_seed(seed + 0x5EED)
+    return g
+
+
+SLM_DRAW, LLM_DRAW, ROUTE_DRAW = 0, 1, 2  # the random streams of one position
+
+
+def position_generator(seed: int, position: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """The generator of one draw: a request's ``seed``, a token ``position`` and a ``stream``.
+
+    Seeding by position instead of drawing from one running stream makes every random choice a
+    function of where it is made, not of how many draws came before: a row that rolls back and
+    decodes a position again draws the same number, and provisional routing samples exactly what
+    immediate routing would.
+    """
+    g = torch.Generator(device=device)
+    g.manual_seed((seed * 1_000_003 + position * 3 + stream) % (2**63 - 1))
     return g
 
 
@@ -40,20 +57,6 @@ class GenerationConfig:
             raise R2RouteError(f"temperature must be ≥ 0, got {self.temperature}")
         if not (0.0 < self.top_p <= 1.0):
             raise R2RouteError(f"top_p must be in (0, 1], got {self.top_p}")
-
-
-@dataclass
-class PairPrompt:
-    """A prompt as each model reads it: token ids for the SLM, and for the LLM its own token ids
-    (the same list under token handoff) or, for a remote LLM, the prompt text."""
-
-    slm: list[int]
-    llm: list[int] | str
-
-
-def slm_length(prompt: list[int] | PairPrompt) -> int:
-    """A prompt's length in SLM tokens (the space of every routing decision and of ``usage``)."""
-    return len(prompt.slm) if isinstance(prompt, PairPrompt) else len(prompt)
 
 
 @dataclass

@@ -1,23 +1,20 @@
-"""One request in a decode session: each model's token sequence of its text, and the text itself.
+"""One request in a decode session (engine v2): its tokens, which of them still await the LLM,
+and what has been streamed.
 
-Under token handoff both models share one sequence (the same list), so a token either model
-writes is at once in both. Under text handoff each model has its own sequence; a model's own
-tokens are appended as written, and before the model runs, the text the other model wrote since
-its last turn is spliced in (see :mod:`.handoff`).
+``tokens`` holds the prompt and every generated token, including a *provisional* tail: positions
+the router flagged (``pending``) keep the SLM's token until the LLM has checked them, and the
+SLM writes on after them. Everything before the first pending position is final (``resolved``);
+only final tokens are streamed. A check that finds another token at position p replaces it and
+drops everything after p (:meth:`Row.rollback`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
-
 from ..router.strategies import Strategy
 from .detokenize import TextStream, TokenReader
-from .handoff import common_prefix, splice
 from .request import GenerationConfig
-
-SIDES = ("slm", "llm")
 
 
 @dataclass
@@ -25,66 +22,56 @@ class Row:
     rid: object
     gen: GenerationConfig
     strategy: Strategy
-    seqs: dict[str, list[int]]  # side → token ids (prompt + generated); one shared list under token handoff
-    n_prompt: dict[str, int]
-    readers: dict[str, TokenReader]
-    stop_ids: dict[str, frozenset[int]]
+    tokens: list[int]  # prompt + generated, provisional tail included (SLM token space)
+    n_prompt: int
+    stop_ids: frozenset[int]
+    reader: TokenReader
     stream: TextStream
-    sample_rng: torch.Generator | None
-    route_rng: torch.Generator
     t_submit: float
-    text_handoff: bool
-    llm_prompt_text: str | None = None  # a remote LLM reads text, not ids
-    raw: str = ""  # every character of generated text so far (before any stop-string cut)
-    covered: dict[str, int] = field(default_factory=lambda: {"slm": 0, "llm": 0})  # chars of ``raw`` in each sequence
-    by_llm: list[bool] = field(default_factory=list)
-    llm_run: int = 0  # LLM writes in the current piece
-    llm_continues: bool = False  # the LLM's piece is not at a word boundary yet
+    by_llm: list[bool] = field(default_factory=list)  # per generated token: the LLM wrote it
+    pending: list[int] = field(default_factory=list)  # flagged positions the LLM has not checked, ascending
+    flagged_at: int = 0  # step at which the oldest pending position was flagged
+    emitted: int = 0  # tokens[:emitted] are streamed (or prompt)
+    wasted: int = 0  # SLM tokens dropped by rollbacks
     t_first: float | None = None
     router_s: float = 0.0
     slot: int = -1
 
-    def emit(self, side: str, token: int | None, text: str | None = None) -> str:
-        """Record a token (or, from a remote LLM, a text piece) written by ``side``; return the text
-        that became final."""
-        if token is not None:
-            self.seqs[side].append(token)
-            text = self.readers[side].add(token)
-        self.raw += text
-        if self.text_handoff:
-            self.covered[side] = len(self.raw)
-        self.by_llm.append(side == "llm")
-        # Length of the LLM's current piece: a piece continues only while the previous write left it open.
-        self.llm_run = (self.llm_run + 1 if self.llm_continues else 1) if side == "llm" else 0
-        return self.stream.add(text)
+    def __post_init__(self):
+        self.emitted = self.n_prompt
 
-    def piece_open(self, text: str, max_tokens: int) -> bool:
-        """After an LLM write of ``text``: is its piece still inside a word? (``word`` pieces.)"""
-        if self.llm_run >= max_tokens or not text:
-            return False
-        if text[-1].isspace() or not text[-1].isalnum():
-            return False  # ends on whitespace or punctuation
-        return not (self.llm_run >= 2 and text[0].isspace())  # it began the next word
+    @property
+    def resolved(self) -> int:
+        """Length of the final prefix: up to the first position still awaiting the LLM."""
+        return self.pending[0] if self.pending else len(self.tokens)
 
-    def behind(self, side: str) -> bool:
-        """Whether the other model wrote text this side has not read yet."""
-        return self.text_handoff and self.covered[side] < len(self.raw)
+    @property
+    def generated(self) -> int:
+        return len(self.tokens) - self.n_prompt
 
-    def sync(self, side: str, tokenizer) -> tuple[int, bool]:
-        """Splice the other model's new text into ``side``'s sequence.
+    def append(self, token: int, by_llm: bool, flagged: bool, step: int) -> None:
+        """A new token at the end; ``flagged`` marks it pending (the LLM checks it later)."""
+        if flagged:
+            if not self.pending:
+                self.flagged_at = step
+            self.pending.append(len(self.tokens))
+        self.tokens.append(token)
+        self.by_llm.append(by_llm)
 
-        Tokens of an unfinished character at the end are dropped first: the text moved on without
-        them. Returns how many leading tokens are unchanged (the KV cache keeps those) and whether
-        the splice reproduced the text exactly.
-        """
-        seq = self.seqs[side]
-        keep = len(seq) - self.readers[side].pending
-        new, ok = splice(tokenizer, seq[:keep], self.n_prompt[side], self.raw[self.covered[side] :])
-        self.seqs[side] = new
-        self.readers[side] = TokenReader(tokenizer, new)
-        self.covered[side] = len(self.raw)
-        return common_prefix(seq, new), ok
+    def ends_here(self, window: int) -> bool:
+        """Whether the tokens so far (provisional ones too) already end the request: the SLM must
+        not write on until the LLM has resolved them."""
+        return (self.tokens[-1] in self.stop_ids and self.generated > 0) or self.generated >= self.gen.max_new_tokens \
+            or len(self.tokens) >= window
 
-    def flush(self, side: str) -> str:
-        """Release the text of the last writer's unfinished tokens, at the end."""
-        return self.stream.finish(self.readers[side].flush())
+    def rollback(self, p: int, token: int) -> int:
+        """The LLM wrote ``token`` at position ``p`` instead of the SLM's: keep ``tokens[:p]``, put
+        ``token`` at p, forget the rest. Returns how many SLM tokens were dropped."""
+        dropped = len(self.tokens) - p - 1
+        del self.tokens[p + 1 :]
+        del self.by_llm[p + 1 - self.n_prompt :]
+        self.tokens[p] = token
+        self.by_llm[p - self.n_prompt] = True
+        self.pending.clear()
+        self.wasted += dropped
+        return dropped

@@ -17,7 +17,26 @@ from ..pair.loading import LoadedModel
 from .kv_cache import RowKVCache
 
 
-class ModelRunner:
+class HeldTokens:
+    """Which token ids each slot's KV cache holds, so a forward can check the prefix it assumes:
+    a caller that truncated one side and not the other, or fed a slot another row's text, is
+    caught at once instead of decoding from a silently wrong cache."""
+
+    def _init_held(self, num_slots: int) -> None:
+        self.held: list[list[int]] = [[] for _ in range(num_slots)]
+
+    def _check_prefix(self, slots: list[int], seqs: list[list[int]]) -> None:
+        for s, seq in zip(slots, seqs):
+            n = len(self.held[s])
+            if seq[:n] != self.held[s]:
+                raise RuntimeError(f"slot {s}: the cache holds {n} tokens that are not the sequence's first {n}")
+
+    def _hold(self, slots: list[int], seqs: list[list[int]], ends: list[int]) -> None:
+        for s, seq, e in zip(slots, seqs, ends):
+            self.held[s] = list(seq[:e])
+
+
+class ModelRunner(HeldTokens):
     """Decode-side wrapper of one model: KV cache bookkeeping plus a last-position LM head."""
 
     def __init__(self, lm: LoadedModel, num_slots: int, pad_id: int = 0, call_cost_tokens: float = 32.0):
@@ -38,6 +57,7 @@ class ModelRunner:
         # Forward calls and tokens fed, for the engine's stats.
         self.calls = 0
         self.tokens_fed = 0
+        self._init_held(num_slots)
 
     def seen(self, slot: int) -> int:
         """How many tokens of ``slot`` are in the cache."""
@@ -45,19 +65,53 @@ class ModelRunner:
 
     def reset(self, slot: int) -> None:
         self.cache.reset(slot)
+        self.held[slot] = []
 
     def truncate(self, slot: int, length: int) -> None:
-        """Forget all but the first ``length`` cached tokens of ``slot`` (after a re-tokenization)."""
+        """Forget all but the first ``length`` cached tokens of ``slot`` (after a re-tokenization or a rollback)."""
         self.cache.truncate(slot, length)
+        del self.held[slot][length:]
 
     @torch.inference_mode()
     def copy_prefix(self, src: int, dst: int, length: int) -> None:
         """Give ``dst`` the first ``length`` cached tokens of ``src``."""
         self.cache.copy_prefix(src, dst, length)
+        self.held[dst] = self.held[src][: self.seen(dst)]
+
+    @torch.inference_mode()
+    def forward(self, slots: list[int], seqs: list[list[int]], ends: list[int], outputs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Feed ``seqs[i][seen:ends[i]]`` to each slot; return hidden [m, d] and logits [m, V] (float32)
+        at the absolute positions ``outputs[i]`` (each fed in this call), row by row in order.
+        The output at position j is the model's prediction for position j + 1."""
+        self._check_prefix(slots, seqs)
+        starts = [self.seen(s) for s in slots]
+        new = [seq[a:e] for seq, a, e in zip(seqs, starts, ends)]
+        if min(len(x) for x in new) == 0:
+            raise ValueError("forward needs at least one unseen token per slot")
+        counts = [len(x) for x in new]
+        width = max(counts)
+        ids = torch.full((len(slots), width), self.pad_id, dtype=torch.long)
+        for i, x in enumerate(new):
+            ids[i, : len(x)] = torch.tensor(x, dtype=torch.long)
+        pos, mask = self.cache.bind(slots, width, self.device)
+        if self._additive_mask:
+            mask = torch.zeros(mask.shape, dtype=self.lm.dtype, device=self.device).masked_fill_(~mask, torch.finfo(self.lm.dtype).min)
+        out = self.base(input_ids=ids.to(self.device), attention_mask=mask, position_ids=pos, past_key_values=self.cache, use_cache=True)
+        rows = torch.tensor([i for i, o in enumerate(outputs) for _ in o], device=self.device)
+        cols = torch.tensor([j - starts[i] for i, o in enumerate(outputs) for j in o], device=self.device)
+        if len(cols) and (int(cols.min()) < 0 or any(j - a >= c for o, a, c in zip(outputs, starts, counts) for j in o)):
+            raise ValueError("an output position was not fed in this call")
+        hidden = out.last_hidden_state[rows, cols]
+        self.cache.commit(slots, counts)
+        self._hold(slots, seqs, ends)
+        self.calls += 1
+        self.tokens_fed += sum(counts)
+        return hidden, self.logits(hidden)
 
     @torch.inference_mode()
     def catch_up(self, slots: list[int], seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Feed ``seqs[i][seen(slots[i]):]`` to each slot; return last hidden [n, d] and logits [n, V] (float32)."""
+        self._check_prefix(slots, seqs)
         new = [seq[self.seen(s):] for s, seq in zip(slots, seqs)]
         if min(len(x) for x in new) == 0:
             raise ValueError("catch_up needs at least one unseen token per slot")
@@ -87,6 +141,7 @@ class ModelRunner:
         last = torch.tensor(counts, device=self.device) - 1
         hidden = out.last_hidden_state[torch.arange(len(slots), device=self.device), last]
         self.cache.commit(slots, counts)
+        self._hold(slots, [self.held[s] + x for s, x in zip(slots, new)], [self.seen(s) for s in slots])
         self.calls += 1
         self.tokens_fed += sum(counts)
         logits = self.logits(hidden) if with_logits else None

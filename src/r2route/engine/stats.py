@@ -32,6 +32,7 @@ class RequestStats(_Rates):
     router_seconds: float = 0.0
     slm_params: int = 0
     llm_params: int = 0
+    wasted_slm_tokens: int = 0  # SLM tokens written and then dropped by a rollback
 
     @property
     def avg_params(self) -> float:
@@ -61,6 +62,8 @@ class BatchStats(_Rates):
     llm_tokens_fed: int = 0
     steps: int = 0
     handoff_mismatches: int = 0  # text handoffs the tokenizer could not reproduce exactly
+    rollbacks: int = 0  # checked positions where the LLM wrote another token and the SLM had written on after it
+    wasted_slm_tokens: int = 0  # SLM tokens written after such a position and dropped
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -89,7 +89,7 @@ class LLMVerifier(Verifier):
         self.system, self.user = load_prompt(version)
 
     def contexts(self, items):
-        from ..engine.prompts import encode_messages, render_messages
+        from ..pair.prompts import encode_messages, render_messages
 
         tok = self.writer.tokenizer
         out = []

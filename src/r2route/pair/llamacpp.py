@@ -141,11 +141,6 @@ class LlamaCppModel:
     def hidden_size(self) -> int:
         return self.n_embd
 
-    def make_runner(self, num_slots: int, call_cost_tokens: float):
-        from ..engine.llamacpp_runner import LlamaCppRunner
-
-        return LlamaCppRunner(self, num_slots, call_cost_tokens)
-
     def __del__(self):
         handle, self.handle = getattr(self, "handle", None), None
         if handle:

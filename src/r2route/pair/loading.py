@@ -63,7 +63,7 @@ class LoadedModel:
     """A transformers causal LM ready for decoding, with its tokenizer and size.
 
     The engine uses any loaded model through this interface: ``embed``, ``vocab_size``,
-    ``eos_ids``, ``context_window``, ``make_runner`` (see also :class:`~.llamacpp.LlamaCppModel`).
+    ``eos_ids``, ``context_window``, ``backend`` (the engine builds its runner; see also :class:`~.llamacpp.LlamaCppModel`).
     """
 
     name: str
@@ -93,12 +93,6 @@ class LoadedModel:
         if eos is not None:
             ids.update(int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos]))
         return ids
-
-    def make_runner(self, num_slots: int, call_cost_tokens: float):
-        from ..engine.runner import ModelRunner
-
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        return ModelRunner(self, num_slots, pad, call_cost_tokens)
 
     @property
     def device(self) -> torch.device:

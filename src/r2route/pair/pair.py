@@ -10,6 +10,7 @@ from .. import defaults
 from ..errors import R2RouteError
 from .loading import LoadedModel, load_model, load_tokenizer, resolve_device, resolve_dtype
 from .presets import build_tiny_pair
+from .prompts import PairPrompt, encode_messages, encode_prompt, render_messages
 from .remote import RemoteLLM
 from .specs import parse_spec
 from .tokenizers import first_difference, tokenizer_fingerprint
@@ -83,8 +84,6 @@ class ModelPair:
 
     def encode(self, text: str | None = None, messages: list[dict] | None = None, chat: bool = True, system: str | None = None):
         """The prompt as each model reads it: a token list under token handoff, else a PairPrompt."""
-        from ..engine.prompts import encode_messages, encode_prompt, render_messages
-        from ..engine.request import PairPrompt
 
         if messages is None:
             if text is None or not text.strip():

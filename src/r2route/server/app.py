@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import defaults
 from ..engine import GenerationConfig, PairPrompt
 from ..engine.request import Result, TokenEvent, slm_length
-from ..engine.session import DecodeSession
+from ..engine.engine import open_session
 from ..errors import R2RouteError
 from ..pair.pair import ModelPair
 from ..router.io import RouterBundle
@@ -55,7 +55,7 @@ def error_response(status: int, message: str, type_: str = "invalid_request_erro
 
 def create_app(pair: ModelPair, strategy: Strategy, cfg: ServerConfig, router: RouterBundle | None = None) -> FastAPI:
     """Build the app; the decoding thread starts and stops with it."""
-    worker = EngineWorker(DecodeSession(pair, strategy, cfg.max_batch))
+    worker = EngineWorker(open_session(pair, strategy, cfg.max_batch))
     metrics = ServerMetrics()
     created = int(time.time())
 

@@ -13,7 +13,6 @@ import threading
 from dataclasses import dataclass
 
 from ..engine.request import GenerationConfig, PairPrompt, Result, TokenEvent, slm_length
-from ..engine.session import DecodeSession
 from ..router.strategies import Strategy
 
 
@@ -34,7 +33,7 @@ class Handle:
 class EngineWorker:
     """Owns the DecodeSession; the only thread that touches models and caches."""
 
-    def __init__(self, session: DecodeSession):
+    def __init__(self, session):
         self.session = session
         self.inbox: queue.Queue = queue.Queue()
         self._sinks: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = {}

@@ -1,6 +1,8 @@
-"""Turning user text into prompt token ids."""
+"""Turning user text into prompt token ids, and the prompt as each model of a pair reads it."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from ..errors import R2RouteError
 
@@ -28,3 +30,17 @@ def render_messages(tokenizer, messages: list[dict]) -> str:
     if not getattr(tokenizer, "chat_template", None):
         raise R2RouteError("this tokenizer has no chat template; use a plain prompt")
     return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+@dataclass
+class PairPrompt:
+    """A prompt as each model reads it: token ids for the SLM, and for the LLM its own token ids
+    (the same list under token handoff) or, for a remote LLM, the prompt text."""
+
+    slm: list[int]
+    llm: list[int] | str
+
+
+def slm_length(prompt: list[int] | PairPrompt) -> int:
+    """A prompt's length in SLM tokens (the space of every routing decision and of ``usage``)."""
+    return len(prompt.slm) if isinstance(prompt, PairPrompt) else len(prompt)

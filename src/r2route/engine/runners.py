@@ -1,0 +1,21 @@
+"""The engine builds the runner of each loaded model: a model knows its weights, the engine knows
+how to decode with them (so ``pair`` never imports ``engine``)."""
+
+from __future__ import annotations
+
+from .. import defaults
+
+
+def make_runner(lm, num_slots: int, call_cost_tokens: float | None = None):
+    """A :class:`~.runner.ModelRunner` (transformers) or :class:`~.llamacpp_runner.LlamaCppRunner`
+    with ``num_slots`` KV-cache slots for ``lm``, by its backend."""
+    if call_cost_tokens is None:
+        call_cost_tokens = defaults.CALL_COST_TOKENS_CUDA if lm.device.type == "cuda" else defaults.CALL_COST_TOKENS_CPU
+    if lm.backend == "llama.cpp":
+        from .llamacpp_runner import LlamaCppRunner
+
+        return LlamaCppRunner(lm, num_slots, call_cost_tokens)
+    from .runner import ModelRunner
+
+    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    return ModelRunner(lm, num_slots, pad, call_cost_tokens)

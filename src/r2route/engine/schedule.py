@@ -1,0 +1,48 @@
+"""When the LLM is called: a pure function of step counts and the batch, never of the clock.
+
+A flagged row does not wait for the LLM: it writes on with the SLM's token, marked pending. One LLM
+call then serves every row with pending positions, so the later the call, the more rows (and
+positions) it serves, and the more SLM tokens a rejected position throws away. The rule:
+
+- call when at least ``ceil(rows_fraction × running rows)`` rows have pending positions
+  (one running row: at once, which is plain R2R);
+- or when the oldest pending position is ``max_age`` steps old (bounds latency and waste);
+- or when a row cannot go on before its pending positions are resolved (its provisional tail
+  ends the request);
+- rows whose strategy never uses the SLM (LLM only) are served every step.
+
+Because nothing here reads a clock, a row's tokens depend only on its prompt and settings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .. import defaults
+from ..errors import R2RouteError
+from .row import Row
+
+
+@dataclass(frozen=True)
+class Schedule:
+    max_age: int = defaults.SCHEDULE_MAX_AGE
+    rows_fraction: float = defaults.SCHEDULE_ROWS_FRACTION
+
+    def __post_init__(self):
+        if self.max_age < 0:
+            raise R2RouteError(f"the schedule's max age must be ≥ 0, got {self.max_age}")
+        if not 0.0 < self.rows_fraction <= 1.0:
+            raise R2RouteError(f"the schedule's rows fraction must be in (0, 1], got {self.rows_fraction}")
+
+    def due(self, rows: dict[int, Row], step: int, window: int) -> list[int]:
+        """The slots the LLM serves this step."""
+        every_step = [s for s, r in rows.items() if not r.strategy.needs_slm]
+        waiting = [s for s, r in rows.items() if r.pending and r.strategy.needs_slm]
+        if not waiting:
+            return sorted(every_step)
+        need = max(1, math.ceil(self.rows_fraction * len(rows)))
+        oldest = min(rows[s].flagged_at for s in waiting)
+        if len(waiting) >= need or step - oldest >= self.max_age or any(rows[s].ends_here(window) for s in waiting):
+            return sorted(every_step + waiting)
+        return sorted(every_step)

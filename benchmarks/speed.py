@@ -1,7 +1,7 @@
 """Speed of mixed decoding, measured side by side in one run.
 
-    python benchmarks/speed.py --pair tiny
-    python benchmarks/speed.py --shapes 1.5b,14b --device cuda --batch 1,8
+    python benchmarks/speed.py --pair tiny --engines v1,v2 --batch 1,4,8,16
+    python benchmarks/speed.py --shapes 1.5b,14b --device cuda --batch 1,8,32
 
 Prints, per batch size: SLM-only, LLM-only and mixed (random routing at each --shares) tokens/s;
 the per-token cost ratio c_s/c_l; the speedup of mixed over LLM-only; and that speedup divided by
@@ -9,6 +9,10 @@ the ideal bound 1/(c_s/c_l + r), with r the LLM share measured in the same run (
 The ideal bound takes the LLM's KV catch-up as free, as it nearly is on a GPU. Every token must
 enter the LLM's cache before the LLM can write, so the run also measures the LLM's prefill cost
 per token c_p and prints the bound with catch-up, 1/(c_s/c_l + r + (1−r)·c_p/c_l).
+With --engines v1,v2 the first engine (routed rows wait for the LLM) and engine v2 (provisional
+routing: no row waits; rollbacks waste SLM tokens) run side by side, each with its own LLM-only and
+SLM-only baselines; v2 rows also report the SLM tokens wasted per generated token. Per request:
+p50/p99 latency and p50 time to first token.
 Also the memory overhead: peak memory beyond the imports ÷ weight bytes (goal ≤ 1.2).
 Methods are interleaved round-robin and the median of --repeats is reported, so drift on a shared
 machine hits all methods alike. Outputs are fixed-length (EOS ignored). One engine serves all
@@ -66,14 +70,20 @@ def prefill_seconds_per_token(engine: Engine, prompt_ids, n: int = 256) -> float
     return (time.perf_counter() - t) / n
 
 
-def timed(engine: Engine, strategy, prompts, gen, device) -> tuple[float, float]:
+def timed(engine: Engine, strategy, prompts, gen, device) -> dict:
     if device.type == "cuda":
         torch.cuda.synchronize()
     t = time.perf_counter()
-    _, st = engine.generate(prompts, gen, strategy)
+    results, st = engine.generate(prompts, gen, strategy)
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return st.tokens / (time.perf_counter() - t), st.llm_share
+    return {"tps": st.tokens / (time.perf_counter() - t), "share": st.llm_share, "wasted": st.wasted_slm_tokens / max(st.tokens, 1),
+            "latency": [r.stats.seconds for r in results], "ttft": [r.stats.ttft for r in results]}
+
+
+def pct(values: list[float], q: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * len(v)))]
 
 
 def main() -> None:
@@ -83,6 +93,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--batch", default="1", help="comma-separated batch sizes")
+    ap.add_argument("--engines", default="v2", help="comma-separated: v1 (routed rows wait), v2 (provisional routing)")
     ap.add_argument("--shares", default="0.1,0.2")
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
@@ -111,42 +122,52 @@ def main() -> None:
           f"{args.new_tokens} new tokens | SLM {pair.slm.params.total / 1e6:.1f}M, LLM {pair.llm.params.total / 1e6:.1f}M params")
 
     report = {"label": label, "device": str(device), "rows": []}
+    engines = args.engines.split(",")
     for batch in (int(b) for b in args.batch.split(",")):
         prompts = [pair.encode(q) for q in questions(batch)]
         gen = [GenerationConfig(max_new_tokens=args.new_tokens, ignore_eos=True, seed=i) for i in range(batch)]
-        # One engine (one set of KV caches / llama.cpp contexts) serves every method, as it would a user.
-        engine = Engine(pair, methods[0][1], max_batch=batch)
+        # One engine of each kind (one set of KV caches / llama.cpp contexts) serves every method, as it would a user.
+        built = {e: Engine(pair, methods[0][1], max_batch=batch, engine=e) for e in engines}
         strategies = dict(methods)
-        for strat in strategies.values():  # warm-up: kernels, allocator, caches
-            engine.generate(prompts, [GenerationConfig(max_new_tokens=8, ignore_eos=True)] * batch, strat)
-        tps: dict[str, list[float]] = {n: [] for n in strategies}
-        share: dict[str, list[float]] = {n: [] for n in strategies}
-        for _ in range(args.repeats):
-            for name, strat in strategies.items():
-                t, r = timed(engine, strat, prompts, gen, device)
-                tps[name].append(t)
-                share[name].append(r)
-        med = {n: statistics.median(v) for n, v in tps.items()}
-        cs_cl = med["llm"] / med["slm"]
+        for engine in built.values():
+            for strat in strategies.values():  # warm-up: kernels, allocator, caches
+                engine.generate(prompts, [GenerationConfig(max_new_tokens=8, ignore_eos=True)] * batch, strat)
+        runs: dict[tuple[str, str], list[dict]] = {(e, n): [] for e in engines for n in strategies}
+        for _ in range(args.repeats):  # round-robin over engines and methods: drift hits all alike
+            for e, engine in built.items():
+                for name, strat in strategies.items():
+                    runs[(e, name)].append(timed(engine, strat, prompts, gen, device))
         first = prompts[0] if isinstance(prompts[0], list) else prompts[0].llm
-        cp_cl = prefill_seconds_per_token(engine, first) * med["llm"]
         print(f"\nbatch {batch}")
-        print(f"  {'method':<12}{'tok/s':>10}{'LLM share':>11}{'speedup':>9}{'ideal':>8}{'÷ ideal':>9}{'w/ catch-up':>13}{'÷ it':>7}")
-        for name in strategies:
-            r = statistics.mean(share[name])
-            row = {"batch": batch, "method": name, "tokens_per_s": med[name], "llm_share": r}
-            line = f"  {name:<12}{med[name]:>10.1f}{r:>11.3f}"
-            if name.startswith("mixed"):
-                speedup = med[name] / med["llm"]
-                ideal = 1.0 / (cs_cl + r)
-                bound = 1.0 / (cs_cl + r + (1 - r) * cp_cl)
-                row.update(speedup=speedup, ideal=ideal, ratio=speedup / ideal, bound_catchup=bound, ratio_catchup=speedup / bound)
-                line += f"{speedup:>8.2f}×{ideal:>7.2f}×{speedup / ideal:>9.2f}{bound:>12.2f}×{speedup / bound:>7.2f}"
-            print(line)
-            report["rows"].append(row)
-        print(f"  c_s/c_l = {cs_cl:.3f}   c_p/c_l = {cp_cl:.3f} (LLM prefill ÷ decode cost per token)")
-        report.setdefault("cs_cl", {})[batch] = cs_cl
-        report.setdefault("cp_cl", {})[batch] = cp_cl
+        print(f"  {'engine':<7}{'method':<12}{'tok/s':>9}{'LLM share':>10}{'speedup':>9}{'ideal':>8}{'÷ ideal':>9}{'w/ catch-up':>12}{'÷ it':>7}"
+              f"{'wasted/tok':>11}{'p50 s':>8}{'p99 s':>8}{'TTFT p50':>10}")
+        for e, engine in built.items():
+            med = {n: statistics.median(x["tps"] for x in runs[(e, n)]) for n in strategies}
+            cs_cl = med["llm"] / med["slm"]
+            cp_cl = prefill_seconds_per_token(engine, first) * med["llm"]
+            for name in strategies:
+                rs = runs[(e, name)]
+                r = statistics.mean(x["share"] for x in rs)
+                lat = [v for x in rs for v in x["latency"]]
+                ttft = [v for x in rs for v in x["ttft"]]
+                wasted = statistics.mean(x["wasted"] for x in rs)
+                row = {"engine": e, "batch": batch, "method": name, "tokens_per_s": med[name], "llm_share": r, "wasted_per_token": wasted,
+                       "latency_p50": pct(lat, 0.5), "latency_p99": pct(lat, 0.99), "ttft_p50": pct(ttft, 0.5)}
+                line = f"  {e:<7}{name:<12}{med[name]:>9.1f}{r:>10.3f}"
+                if name.startswith("mixed"):
+                    speedup = med[name] / med["llm"]
+                    ideal = 1.0 / (cs_cl + r)
+                    bound = 1.0 / (cs_cl + r + (1 - r) * cp_cl)
+                    row.update(speedup=speedup, ideal=ideal, ratio=speedup / ideal, bound_catchup=bound, ratio_catchup=speedup / bound)
+                    line += f"{speedup:>8.2f}×{ideal:>7.2f}×{speedup / ideal:>9.2f}{bound:>11.2f}×{speedup / bound:>7.2f}"
+                else:
+                    line += " " * 52
+                line += f"{wasted:>11.3f}{row['latency_p50']:>8.2f}{row['latency_p99']:>8.2f}{row['ttft_p50']:>10.3f}"
+                print(line)
+                report["rows"].append(row)
+            print(f"  {e}: c_s/c_l = {cs_cl:.3f}   c_p/c_l = {cp_cl:.3f} (LLM prefill ÷ decode cost per token)")
+            report.setdefault("cs_cl", {}).setdefault(e, {})[batch] = cs_cl
+            report.setdefault("cp_cl", {}).setdefault(e, {})[batch] = cp_cl
 
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated()

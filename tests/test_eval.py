@@ -250,3 +250,15 @@ def test_sigkill_at_random_points_and_rerun_give_the_same_files(task_file, tmp_p
     done = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert eval_files(out) == expected
+
+
+def test_query_rows_sent_to_the_slm_repeat_the_slm_rows(pair, task_file, tmp_path):
+    """A query-level row routed wholly to the SLM has the SLM-only row's input: in one run (its
+    batch-mates routed elsewhere, other methods run before it) its completion must be the same."""
+    task = load_task(str(task_file), limit=8, calibration_size=4, prompt_field="q", answer_field="a", grader="exact")
+    cfg = EvalConfig(methods=("slm", "random", "query"), shares=(0.5,), max_new_tokens=16, batch=4)
+    rows = Evaluation(pair, task, cfg, tmp_path, None, progress=False).run()
+    slm = {r["id"]: r["completion"] for r in rows if r["method"] == "slm"}
+    to_slm = [r for r in rows if r["method"] == "query" and r["llm_tokens"] == 0]
+    assert 0 < len(to_slm) < 8  # the query router split the records between the models
+    assert all(r["completion"] == slm[r["id"]] for r in to_slm)

@@ -52,7 +52,7 @@ CASES = [
     Case("data-missing-file", "`--data` that does not exist", "data file not found", (*LABEL, "--data", "nowhere.jsonl")),
     Case("limit-zero", "`--limit 0`", "--limit must be ≥ 1", (*LABEL, "--data", "good.jsonl", "--limit", "0")),
     Case("eval-limit-zero", "`eval --limit 0`", "--limit must be ≥ 1", (*EVAL, "--limit", "0")),
-    Case("eval-unknown-method", "`eval --methods` with an unknown method", "--methods must be a non-empty subset of slm,llm,neural,entropy,random,query, got slm,best", (*EVAL[:-1], "slm,best")),
+    Case("eval-unknown-method", "`eval --methods` with an unknown method", "--methods must be a non-empty subset of slm,llm,neural,entropy,random,query,spec,neural+verify,entropy+verify, got slm,best", (*EVAL[:-1], "slm,best")),
     Case("eval-share-above-one", "`eval --llm-shares` outside (0, 1)", "--llm-shares must lie in (0, 1)", (*EVAL, "--llm-shares", "0.2,1.5")),
     Case("eval-share-zero", "`eval --llm-shares 0`", "--llm-shares must lie in (0, 1)", (*EVAL, "--llm-shares", "0")),
     Case("share-above-one", "`generate --llm-share 1.5`", "--llm-share must be in [0, 1]", ("generate", "hi", *TINY, "--strategy", "random", "--llm-share", "1.5")),

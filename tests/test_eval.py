@@ -12,6 +12,10 @@ from r2route.evaluation.tasks import load_task
 
 from .conftest import QUESTIONS
 
+# Fields that differ between two runs of the same rows: timings, and what the LLM schedule cost (it
+# depends on a row's batch-mates, which a resumed wave changes; the tokens do not).
+TIMING = {"seconds", "wall", "tokens_per_s", "latency_s", "llm_calls", "rollbacks", "wasted_slm_tokens"}
+
 FAST = ["--pair", "tiny", "--device", "cpu", "-n", "16", "--calibration-size", "4", "-q"]
 
 
@@ -69,7 +73,7 @@ def test_resume_skips_finished_rows_and_drops_a_torn_line(pair, task_file, tmp_p
     # the same rows come out of a fresh run of the first five records
     fresh = Evaluation(pair, task5, cfg, tmp_path / "fresh", None, progress=False).run()
     key = lambda r: (r["method"], r["share"], r["id"])  # noqa: E731
-    strip = lambda r: {k: v for k, v in r.items() if k not in ("seconds", "wall")}  # noqa: E731
+    strip = lambda r: {k: v for k, v in r.items() if k not in TIMING}  # noqa: E731
     assert sorted(map(strip, fresh), key=key) == sorted(map(strip, rows), key=key)
 
 
@@ -189,7 +193,6 @@ def test_builtin_tasks_calibrate_on_records_they_never_evaluate():
 
 # --- crash safety: SIGKILL at random points, rerun, same files ------------------------------------
 
-TIMING = {"seconds", "wall", "tokens_per_s", "latency_s"}
 
 
 def _without_timing(obj):
@@ -262,3 +265,17 @@ def test_query_rows_sent_to_the_slm_repeat_the_slm_rows(pair, task_file, tmp_pat
     to_slm = [r for r in rows if r["method"] == "query" and r["llm_tokens"] == 0]
     assert 0 < len(to_slm) < 8  # the query router split the records between the models
     assert all(r["completion"] == slm[r["id"]] for r in to_slm)
+
+
+def test_verified_methods_are_lossless_and_report_their_costs(pair, task_file, tmp_path):
+    """spec and entropy+verify at margin 0 write the LLM's own greedy answers, at fewer LLM calls
+    per token than the LLM alone; the summary reports calls and waste per token."""
+    task = load_task(str(task_file), limit=6, calibration_size=4, prompt_field="q", answer_field="a", grader="exact")
+    cfg = EvalConfig(methods=("llm", "spec", "entropy+verify"), shares=(0.2,), max_new_tokens=16, batch=3, max_draft=4)
+    rows = Evaluation(pair, task, cfg, tmp_path, None, progress=False).run()
+    llm = {r["id"]: r["completion"] for r in rows if r["method"] == "llm"}
+    for r in rows:
+        assert r["completion"] == llm[r["id"]], r["method"]
+    s = summarize(rows, pair.slm.params.total, pair.llm_params)
+    calls = {p["method"]: p["llm_calls_per_token"] for p in s["points"]}
+    assert calls["llm"] == 1.0 and calls["spec"] < 1.0 and calls["entropy+verify"] < 1.0

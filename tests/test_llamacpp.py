@@ -82,3 +82,15 @@ def test_labeling_writer_copies_prefixes_between_sequences(cpp_pair, pair):
     from .test_labeling import assert_writer_shares_prefixes_exactly
 
     assert_writer_shares_prefixes_exactly(cpp_pair, cpp_pair.llm)
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_verify_all_is_the_llms_greedy_output_on_llamacpp(cpp_pair, prompts, batch):
+    """Lossless speculative decoding on the llama.cpp backend: the same tokens as the LLM alone,
+    with rollbacks inside one llama.cpp context (``llama_memory_seq_rm``) and provisional R2R beside."""
+    cfg = GenerationConfig(max_new_tokens=N, ignore_eos=True)
+    llm_only, _ = Engine(cpp_pair, make_strategy("llm"), max_batch=batch).generate(prompts[:batch], cfg)
+    spec_cfg = GenerationConfig(max_new_tokens=N, ignore_eos=True, verify="all", max_draft=4)
+    spec, stats = Engine(cpp_pair, make_strategy("slm"), max_batch=batch).generate(prompts[:batch], spec_cfg)
+    assert [r.token_ids for r in spec] == [r.token_ids for r in llm_only]
+    assert stats.llm_calls < stats.tokens

@@ -152,3 +152,14 @@ def test_models_health_and_metrics(server, client):
     assert metric(server, "r2route_generated_tokens_total") > 0
     assert 0.0 <= metric(server, "r2route_llm_share") <= 1.0
     assert httpx.get(f"{server}/metrics").status_code == 401
+
+
+def test_verify_all_per_request_is_the_llms_text_and_usage_counts_calls(client):
+    kw = dict(model="r2route", messages=MSG, max_tokens=14, temperature=0)
+    llm = client.chat.completions.create(**kw, extra_body={"r2route": {"strategy": "llm"}})
+    spec = client.chat.completions.create(**kw, extra_body={"r2route": {"strategy": "slm", "verify": "all", "max_draft": 3}})
+    assert spec.choices[0].message.content == llm.choices[0].message.content
+    assert 0 < spec.usage.llm_calls < spec.usage.completion_tokens
+    assert spec.usage.rollbacks >= 0 and llm.usage.rollbacks == 0
+    with pytest.raises(openai.BadRequestError, match="r2route"):
+        client.chat.completions.create(**kw, extra_body={"r2route": {"verify": "some"}})

@@ -69,6 +69,9 @@ LLM_MAX_WAIT = 16
 # Fixed per configuration, never measured during a run, so a row's tokens do not depend on timing.
 SCHEDULE_ROWS_FRACTION = 1.0  # benchmarks/schedule_sweep.py on the default pair, batch 8, CPU: best at both shares
 SCHEDULE_MAX_AGE = 8  # (18-42 tok/s over the sweep; 0 = plain R2R was the slowest)
+VERIFY = "none"  # R2R: the LLM checks only the tokens the router flags
+ACCEPT_MARGIN = 0.0  # nats; 0 = the SLM's token stands only where it is the LLM's own greedy token
+MAX_DRAFT = 8  # with verify all: the LLM checks at least every this many SLM tokens
 ENGINE = "auto"  # v2 where the pair shares one tokenizer, else the legacy engine (v1)
 LLM_SHARE_PRIOR = 0.15  # r before any token is seen (the paper's share)
 

@@ -11,7 +11,7 @@ from .. import defaults
 from ..errors import R2RouteError
 from .generate import LLM_STYLE, format_stats
 from .options import (
-    DeviceOpt, DtypeOpt, LlmKeyOpt, LlmModelOpt, LlmOpt, LlmParamsOpt, LlmTokOpt, LlmUrlOpt, MaxNewOpt, PairOpt, RouterOpt, SeedOpt, ShareOpt, SlmOpt, StrategyOpt,
+    DeviceOpt, DtypeOpt, LlmKeyOpt, LlmModelOpt, LlmOpt, LlmParamsOpt, LlmTokOpt, LlmUrlOpt, MaxNewOpt, PairOpt, RouterOpt, SeedOpt, VerifyOpt, MarginOpt, DraftOpt, ShareOpt, SlmOpt, StrategyOpt,
     TempOpt, ThresholdOpt, TopPOpt, load_routed_pair, pair_config,
 )
 
@@ -35,6 +35,9 @@ def chat(
     temperature: TempOpt = defaults.TEMPERATURE,
     top_p: TopPOpt = defaults.TOP_P,
     seed: SeedOpt = defaults.SEED,
+    verify: VerifyOpt = defaults.VERIFY,
+    accept_margin: MarginOpt = defaults.ACCEPT_MARGIN,
+    max_draft: DraftOpt = defaults.MAX_DRAFT,
     system: Annotated[str, typer.Option("--system", help="System message.")] = "",
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
@@ -45,7 +48,7 @@ def chat(
 
     from ..engine import Engine, GenerationConfig, PairPrompt
 
-    gen = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
+    gen = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed, verify=verify, accept_margin=accept_margin, max_draft=max_draft)
     gen.validate()
     cfg = pair_config(pair, slm, llm, device, dtype, llm_url, llm_model, llm_tokenizer, llm_api_key, llm_params)
     mp, strat = load_routed_pair(cfg, strategy, router, threshold, llm_share)

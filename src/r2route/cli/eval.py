@@ -23,7 +23,9 @@ def eval_(
     task: Annotated[Optional[str], typer.Option("--task", help="gsm8k, math500, humaneval, or a .jsonl file (with --prompt-field/--answer-field/--grader).")] = None,
     out: Annotated[Optional[str], typer.Option("--out", help="Run directory (a rerun resumes it).")] = None,
     report: Annotated[Optional[str], typer.Option("--report", help="Re-render table, summary.json and pareto.png of a finished or partial run.")] = None,
-    methods: Annotated[str, typer.Option("--methods", help="Comma-separated: slm,llm,neural,entropy,random,query.")] = "slm,llm,neural,entropy,random,query",
+    methods: Annotated[str, typer.Option("--methods", help="Comma-separated: slm,llm,neural,entropy,random,query; spec (speculative decoding), neural+verify, entropy+verify (the LLM checks every token).")] = "slm,llm,neural,entropy,random,query",
+    accept_margin: Annotated[float, typer.Option("--accept-margin", help="The verified methods' acceptance margin in nats (0: lossless).")] = defaults.ACCEPT_MARGIN,
+    max_draft: Annotated[int, typer.Option("--max-draft", help="spec's draft length, and the longest draft of the +verify methods.")] = defaults.MAX_DRAFT,
     llm_shares: Annotated[str, typer.Option("--llm-shares", help="Target LLM shares for the routed methods.")] = ",".join(map(str, defaults.EVAL_LLM_SHARES)),
     limit: Annotated[Optional[int], typer.Option("--limit", help="Evaluate the first N records.")] = None,
     data: Annotated[Optional[str], typer.Option("--data", help="The task's JSONL file instead of ../shared/data.")] = None,
@@ -44,6 +46,7 @@ def eval_(
 ) -> None:
     """Evaluate SLM, LLM and routed methods at matched LLM shares; print a table, write pareto.png."""
     from ..evaluation import EvalConfig, Evaluation, render_report
+    from ..evaluation.runner import base
     from ..evaluation.tasks import load_task
     from ..router import load_router
     from .options import default_router
@@ -56,15 +59,16 @@ def eval_(
     if not task or not out:
         raise R2RouteError("give --task and --out (or --report RUN_DIR)")
     cfg = EvalConfig(methods=tuple(m.strip() for m in methods.split(",") if m.strip()), shares=_floats(llm_shares, "--llm-shares"),
-                     max_new_tokens=max_new_tokens, batch=batch, probe_tokens=probe_tokens)
+                     max_new_tokens=max_new_tokens, batch=batch, probe_tokens=probe_tokens, accept_margin=accept_margin, max_draft=max_draft)
     cfg.validate()
     t = load_task(task, limit, calibration_size, data, prompt_field=prompt_field, answer_field=answer_field, grader=grader)
     if Path(out).exists() and not Path(out).is_dir():
         raise R2RouteError(f"--out {out} exists and is not a directory")
     pcfg = pair_config(pair, slm, llm, device, dtype)
-    rpath = default_router(pcfg, "neural", router) if "neural" in cfg.methods else None
+    wants_router = any(base(m) == "neural" for m in cfg.methods)
+    rpath = default_router(pcfg, "neural", router) if wants_router else None
     bundle = load_router(rpath) if rpath and rpath.lower() != "none" else None
-    if "neural" in cfg.methods and bundle is None:
+    if wants_router and bundle is None:
         raise R2RouteError("method neural needs a router: --router PATH (or a pair with a shipped router)")
     mp = build_pair(pcfg)
     if bundle is not None:

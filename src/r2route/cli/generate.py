@@ -11,7 +11,7 @@ import typer
 from .. import defaults
 from ..errors import R2RouteError
 from .options import (
-    DeviceOpt, DtypeOpt, LlmKeyOpt, LlmModelOpt, LlmOpt, LlmParamsOpt, LlmTokOpt, LlmUrlOpt, MaxNewOpt, PairOpt, RouterOpt, SeedOpt, ShareOpt, SlmOpt, StrategyOpt,
+    DeviceOpt, DtypeOpt, LlmKeyOpt, LlmModelOpt, LlmOpt, LlmParamsOpt, LlmTokOpt, LlmUrlOpt, MaxNewOpt, PairOpt, RouterOpt, SeedOpt, VerifyOpt, MarginOpt, DraftOpt, ShareOpt, SlmOpt, StrategyOpt,
     TempOpt, ThresholdOpt, TopPOpt, load_routed_pair, pair_config,
 )
 
@@ -36,6 +36,9 @@ def generate(
     temperature: TempOpt = defaults.TEMPERATURE,
     top_p: TopPOpt = defaults.TOP_P,
     seed: SeedOpt = defaults.SEED,
+    verify: VerifyOpt = defaults.VERIFY,
+    accept_margin: MarginOpt = defaults.ACCEPT_MARGIN,
+    max_draft: DraftOpt = defaults.MAX_DRAFT,
     stop: Annotated[list[str], typer.Option("--stop", help="Stop string (repeatable).")] = [],
     system: Annotated[str, typer.Option("--system", help="System message.")] = "",
     raw: Annotated[bool, typer.Option("--raw", help="Do not apply the chat template.")] = False,
@@ -49,7 +52,7 @@ def generate(
 
     if not prompt.strip():
         raise R2RouteError("empty prompt")
-    gen = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed, stop=tuple(stop))
+    gen = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed, verify=verify, accept_margin=accept_margin, max_draft=max_draft, stop=tuple(stop))
     gen.validate()
     cfg = pair_config(pair, slm, llm, device, dtype, llm_url, llm_model, llm_tokenizer, llm_api_key, llm_params)
     mp, strat = load_routed_pair(cfg, strategy, router, threshold, llm_share)
@@ -88,6 +91,10 @@ def generate(
         "router_seconds": st.router_seconds,
         "prompt_tokens": st.prompt_tokens,
         "finish_reason": res.finish_reason,
+        "verify": gen.verify,
+        "llm_calls": out["batch"].llm_calls,
+        "rollbacks": out["batch"].rollbacks,
+        "wasted_slm_tokens": out["batch"].wasted_slm_tokens,
         "handoff": mp.handoff,
         "routing": strat.describe(),
         "pair": mp.describe(),

@@ -27,6 +27,9 @@ MaxNewOpt = Annotated[int, typer.Option("--max-new-tokens", "-n", help="Most tok
 TempOpt = Annotated[float, typer.Option("--temperature", "-t", help="0 = greedy.")]
 TopPOpt = Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for sampling and random routing.")]
+VerifyOpt = Annotated[str, typer.Option("--verify", help="none: R2R (the LLM checks the tokens the router flags); all: the LLM checks every SLM token since its last call (lossless at margin 0; with --strategy slm, speculative decoding).")]
+MarginOpt = Annotated[float, typer.Option("--accept-margin", help="With --verify all, greedy: an SLM token also stands where the LLM's log-probability of it is within this many nats of its top token's.")]
+DraftOpt = Annotated[int, typer.Option("--max-draft", help="With --verify all: the LLM checks at least every this many SLM tokens.")]
 
 
 def pair_config(pair, slm, llm, device, dtype, llm_url=None, llm_model=None, llm_tokenizer=None, llm_api_key=None, llm_params=0.0):

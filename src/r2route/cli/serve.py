@@ -11,7 +11,7 @@ import typer
 from .. import defaults
 from ..errors import R2RouteError
 from .options import (
-    DeviceOpt, DtypeOpt, LlmKeyOpt, LlmModelOpt, LlmOpt, LlmParamsOpt, LlmTokOpt, LlmUrlOpt, PairOpt, RouterOpt, ShareOpt, SlmOpt, StrategyOpt, ThresholdOpt,
+    DeviceOpt, DraftOpt, DtypeOpt, MarginOpt, VerifyOpt, LlmKeyOpt, LlmModelOpt, LlmOpt, LlmParamsOpt, LlmTokOpt, LlmUrlOpt, PairOpt, RouterOpt, ShareOpt, SlmOpt, StrategyOpt, ThresholdOpt,
     load_routed_pair, pair_config,
 )
 
@@ -36,6 +36,9 @@ def serve(
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="max_tokens when a request gives none.")] = defaults.MAX_NEW_TOKENS,
     max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", help="Largest request body accepted.")] = 1 << 20,
     model_name: Annotated[str, typer.Option("--model-name", help="The model id clients send.")] = "r2route",
+    verify: VerifyOpt = defaults.VERIFY,
+    accept_margin: MarginOpt = defaults.ACCEPT_MARGIN,
+    max_draft: DraftOpt = defaults.MAX_DRAFT,
     drain_seconds: Annotated[float, typer.Option("--drain-seconds", help="On SIGTERM/SIGINT: refuse new connections and let answers in flight finish for at most this long.")] = defaults.SERVER_DRAIN_SECONDS,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
@@ -52,9 +55,16 @@ def serve(
     for name, value in (("--max-batch", max_batch), ("--max-tokens", max_tokens), ("--max-body-bytes", max_body_bytes)):
         if value < 1:
             raise R2RouteError(f"{name} must be ≥ 1, got {value}")
+    from ..engine import GenerationConfig
+
+    verify_cfg = {"verify": verify, "accept_margin": accept_margin, "max_draft": max_draft}
+    GenerationConfig(**verify_cfg).validate()  # bad flags fail before any model loads
     cfg = pair_config(pair, slm, llm, device, dtype, llm_url, llm_model, llm_tokenizer, llm_api_key, llm_params)
     mp, strat = load_routed_pair(cfg, strategy, router, threshold, llm_share)
-    cfg = ServerConfig(model_name=model_name, api_key=api_key, max_body_bytes=max_body_bytes, default_max_tokens=max_tokens, max_batch=max_batch)
+    if verify != "none" and mp.handoff != "token":
+        raise R2RouteError("--verify all needs a pair that shares one tokenizer")
+    cfg = ServerConfig(model_name=model_name, api_key=api_key, max_body_bytes=max_body_bytes, default_max_tokens=max_tokens, max_batch=max_batch,
+                       verify=verify_cfg)
     app = create_app(mp, strat, cfg, router=getattr(strat, "bundle", None))
     print(f"r2route: serving {model_name} ({mp.slm.name} → {mp.llm.name}, {strat.describe()}) on http://{host}:{port}/v1", file=sys.stderr, flush=True)
     # uvicorn drains on SIGTERM, then re-raises it to the handler it found: with this one a server

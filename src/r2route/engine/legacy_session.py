@@ -111,6 +111,8 @@ class LegacySession:
         ``strategy`` overrides the session's routing for this request alone.
         """
         gen.validate()
+        if gen.verify != "none":
+            raise R2RouteError("--verify all needs a pair that shares one tokenizer (engine v2); this pair runs on the legacy engine")
         if not isinstance(prompt, PairPrompt):
             if self.text_handoff:
                 raise ValueError("this pair's models do not share a tokenizer: give a PairPrompt (see ModelPair.encode)")

@@ -22,7 +22,7 @@ def route_generator(seed: int) -> torch.Generator:
     return g
 
 
-SLM_DRAW, LLM_DRAW, ROUTE_DRAW = 0, 1, 2  # the random streams of one position
+SLM_DRAW, LLM_DRAW, ROUTE_DRAW, ACCEPT_DRAW = 0, 1, 2, 3  # the random streams of one position
 
 
 def position_generator(seed: int, position: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
@@ -34,7 +34,7 @@ def position_generator(seed: int, position: int, stream: int, device: torch.devi
     immediate routing would.
     """
     g = torch.Generator(device=device)
-    g.manual_seed((seed * 1_000_003 + position * 3 + stream) % (2**63 - 1))
+    g.manual_seed((seed * 1_000_003 + position * 4 + stream) % (2**63 - 1))
     return g
 
 
@@ -48,6 +48,12 @@ class GenerationConfig:
     seed: int = defaults.SEED
     stop: tuple[str, ...] = ()
     stop_token_ids: tuple[int, ...] = ()  # SLM-vocabulary ids that end the request too (as EOS does)
+    # Verification (engine v2): "none" is R2R (the LLM checks the tokens the router flags); "all"
+    # checks every token since the LLM's last call, which a router flag or ``max_draft`` tokens
+    # trigger (with the slm strategy: speculative decoding with draft length max_draft).
+    verify: str = defaults.VERIFY
+    accept_margin: float = defaults.ACCEPT_MARGIN  # greedy: also accept an SLM token within this many nats of the LLM's top
+    max_draft: int = defaults.MAX_DRAFT  # verify all: the LLM checks at least every this many SLM tokens
     ignore_eos: bool = False  # benchmarks: fixed-length outputs
 
     def validate(self) -> None:
@@ -57,6 +63,12 @@ class GenerationConfig:
             raise R2RouteError(f"temperature must be ≥ 0, got {self.temperature}")
         if not (0.0 < self.top_p <= 1.0):
             raise R2RouteError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.verify not in ("none", "all"):
+            raise R2RouteError(f"--verify must be none or all, got {self.verify}")
+        if self.accept_margin < 0:
+            raise R2RouteError(f"--accept-margin must be ≥ 0, got {self.accept_margin}")
+        if self.max_draft < 1:
+            raise R2RouteError(f"--max-draft must be ≥ 1, got {self.max_draft}")
 
 
 @dataclass

@@ -33,6 +33,10 @@ class Row:
     flagged_at: int = 0  # step at which the oldest pending position was flagged
     emitted: int = 0  # tokens[:emitted] are streamed (or prompt)
     wasted: int = 0  # SLM tokens dropped by rollbacks
+    llm_calls: int = 0  # LLM forwards that served this row
+    rollbacks: int = 0
+    call: bool = False  # verify all: the router flagged a token, so the LLM should check the draft now
+    q: dict = field(default_factory=dict)  # verify all with sampling: the SLM's distribution at each pending position
     t_first: float | None = None
     router_s: float = 0.0
     slot: int = -1
@@ -72,6 +76,18 @@ class Row:
         del self.by_llm[p + 1 - self.n_prompt :]
         self.tokens[p] = token
         self.by_llm[p - self.n_prompt] = True
-        self.pending.clear()
+        self.checked()
         self.wasted += dropped
+        self.rollbacks += dropped > 0
         return dropped
+
+    def checked(self) -> None:
+        """The LLM has checked every pending position."""
+        self.pending.clear()
+        self.q.clear()
+        self.call = False
+
+    def ready(self, window: int) -> bool:
+        """Under verify all: whether this row's draft should be checked now (a router flag, a full
+        draft, or a provisional tail that ends the request)."""
+        return self.call or len(self.pending) >= self.gen.max_draft or self.ends_here(window)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import torch
 
 
-def pick_token(logits: torch.Tensor, temperature: float, top_p: float, rng: torch.Generator | None) -> int:
-    """One token from one row's logits [V]. ``temperature == 0`` is greedy (argmax)."""
-    if temperature <= 0.0:
-        return int(torch.argmax(logits))
+def distribution(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
+    """The probabilities a sampler draws from [V]: softmax at ``temperature``, cut to the top_p mass
+    (renormalised after the cut: the speculative rule compares probabilities)."""
     probs = torch.softmax(logits.float() / temperature, dim=-1)
     if top_p < 1.0:
         sorted_p, order = torch.sort(probs, descending=True)
@@ -16,7 +15,15 @@ def pick_token(logits: torch.Tensor, temperature: float, top_p: float, rng: torc
         drop = (sorted_p.cumsum(-1) - sorted_p) >= top_p
         sorted_p = sorted_p.masked_fill(drop, 0.0)
         probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
-    return int(torch.multinomial(probs, 1, generator=rng))
+        probs = probs / probs.sum()
+    return probs
+
+
+def pick_token(logits: torch.Tensor, temperature: float, top_p: float, rng: torch.Generator | None) -> int:
+    """One token from one row's logits [V]. ``temperature == 0`` is greedy (argmax)."""
+    if temperature <= 0.0:
+        return int(torch.argmax(logits))
+    return int(torch.multinomial(distribution(logits, temperature, top_p), 1, generator=rng))
 
 
 def pick_tokens(logits: torch.Tensor, temperatures: list[float], top_ps: list[float], rngs: list[torch.Generator | None]) -> list[int]:

@@ -9,7 +9,11 @@ positions) it serves, and the more SLM tokens a rejected position throws away. T
 - or when the oldest pending position is ``max_age`` steps old (bounds latency and waste);
 - or when a row cannot go on before its pending positions are resolved (its provisional tail
   ends the request);
-- rows whose strategy never uses the SLM (LLM only) are served every step.
+- rows whose strategy never uses the SLM (LLM only) are served every step;
+- under ``verify all`` every SLM token is pending, and a row asks for the LLM when the router flags
+  a token or its draft reaches ``max_draft`` tokens (the router decides *when* to check).
+When the LLM runs, it serves every row with pending positions: a row that rides along early only
+has a shorter draft checked.
 
 Because nothing here reads a clock, a row's tokens depend only on its prompt and settings.
 """
@@ -41,8 +45,9 @@ class Schedule:
         waiting = [s for s, r in rows.items() if r.pending and r.strategy.needs_slm]
         if not waiting:
             return sorted(every_step)
+        routed = [s for s in waiting if rows[s].gen.verify == "none"]
         need = max(1, math.ceil(self.rows_fraction * len(rows)))
-        oldest = min(rows[s].flagged_at for s in waiting)
-        if len(waiting) >= need or step - oldest >= self.max_age or any(rows[s].ends_here(window) for s in waiting):
-            return sorted(every_step + waiting)
-        return sorted(every_step)
+        due = any(rows[s].ready(window) for s in waiting if rows[s].gen.verify == "all") or any(rows[s].ends_here(window) for s in waiting)
+        if routed:
+            due = due or len(routed) >= need or step - min(rows[s].flagged_at for s in routed) >= self.max_age
+        return sorted(every_step + waiting) if due else sorted(every_step)

@@ -39,11 +39,12 @@ from ..pair.pair import ModelPair
 from ..router.strategies import StepView, Strategy
 from .detokenize import TextStream, TokenReader
 from .handoff import common_prefix
-from .request import LLM_DRAW, ROUTE_DRAW, SLM_DRAW, GenerationConfig, PairPrompt, Result, TokenEvent, position_generator
+from .request import ACCEPT_DRAW, LLM_DRAW, ROUTE_DRAW, SLM_DRAW, GenerationConfig, PairPrompt, Result, TokenEvent, position_generator
 from .row import Row
 from .runners import make_runner
-from .sampling import pick_token
+from .sampling import distribution, pick_token
 from .schedule import Schedule
+from .verify import accept_greedy, accept_sampled
 from .stats import BatchStats, RequestStats, Timer
 from .threads import single_thread
 
@@ -159,31 +160,53 @@ class DecodeSession:
         positions = [len(r.tokens) for r in rows]
         tokens = self._pick(logits, rows, positions, SLM_DRAW)
         flags = self._route(rows, hidden, logits, tokens, positions)
-        for r, t, flagged in zip(rows, tokens, flags):
-            r.append(t, by_llm=flagged, flagged=flagged, step=self.stats.steps)
+        for i, (r, t, flagged) in enumerate(zip(rows, tokens, flags)):
+            if r.gen.verify == "none":  # R2R: a flagged token is the LLM's to write
+                r.append(t, by_llm=flagged, flagged=flagged, step=self.stats.steps)
+                continue
+            if r.gen.temperature > 0:  # the speculative rule needs the distribution the SLM drew from
+                r.q[positions[i]] = distribution(logits[i, : self.vocab], r.gen.temperature, r.gen.top_p)
+            r.append(t, by_llm=False, flagged=True, step=self.stats.steps)  # verify all: every token is checked
+            r.call = r.call or flagged
 
     def _check(self, slots: list[int]) -> None:
         rows = [self.rows[s] for s in slots]
-        # The LLM's output at p - 1 is its token for p: feed up to the last position checked.
-        outputs = [[p - 1 for p in r.pending] + ([] if r.strategy.needs_slm else [len(r.tokens) - 1]) for r in rows]
+        # The LLM's output at p - 1 is its token for p: feed up to the last position checked, and
+        # under verify all (or for an LLM-only row) through the end, for the token after the draft.
+        outputs = [[p - 1 for p in r.pending] + ([len(r.tokens) - 1] if self._writes_next(r) else []) for r in rows]
         _, logits = self.llm.forward(slots, [r.tokens for r in rows], [o[-1] + 1 for o in outputs], outputs)
         logits = logits[:, : self.vocab]
         k = 0
         for slot, r, outs in zip(slots, rows, outputs):
-            positions = [o + 1 for o in outs]
-            picks = self._pick(logits[k : k + len(outs)], [r] * len(outs), positions, LLM_DRAW)
-            k += len(outs)
-            for p, t in zip(positions, picks):
-                if p == len(r.tokens):  # an LLM-only row: the LLM writes its next token
-                    r.append(t, by_llm=True, flagged=False, step=self.stats.steps)
-                elif t != r.tokens[p]:
-                    dropped = r.rollback(p, t)
+            mine, k = logits[k : k + len(outs)], k + len(outs)
+            r.llm_calls += 1
+            for p, row_logits in zip([o + 1 for o in outs], mine):
+                if p == len(r.tokens):  # the draft stood (or there was none): the LLM writes the next token
+                    r.append(self._pick(row_logits[None], [r], [p], LLM_DRAW)[0], by_llm=True, flagged=False, step=self.stats.steps)
+                    break
+                ok, token = self._judge(r, p, row_logits)
+                if not ok:
+                    dropped = r.rollback(p, token)
                     self.stats.rollbacks += dropped > 0  # a replaced last token is no rollback: nothing was built on it
                     self.stats.wasted_slm_tokens += dropped
                     self.slm.truncate(slot, p)
                     self.llm.truncate(slot, p)
                     break
-            r.pending.clear()
+            r.checked()
+
+    @staticmethod
+    def _writes_next(r: Row) -> bool:
+        return not r.strategy.needs_slm or r.gen.verify == "all"
+
+    def _judge(self, r: Row, p: int, llm_logits: torch.Tensor) -> tuple[bool, int]:
+        """Whether the SLM's token at ``p`` stands, and the token the LLM puts there."""
+        if r.gen.verify == "none":  # R2R: the LLM writes every flagged token; an equal one changes nothing
+            t = self._pick(llm_logits[None], [r], [p], LLM_DRAW)[0]
+            return t == r.tokens[p], t
+        if r.gen.temperature <= 0:
+            return accept_greedy(llm_logits, r.tokens[p], r.gen.accept_margin)
+        return accept_sampled(distribution(llm_logits, r.gen.temperature, r.gen.top_p), r.q[p], r.tokens[p],
+                              position_generator(r.gen.seed, p, ACCEPT_DRAW, llm_logits.device))
 
     def _pick(self, logits: torch.Tensor, rows: list[Row], positions: list[int], stream: int) -> list[int]:
         if all(r.gen.temperature <= 0 for r in rows):
@@ -247,6 +270,6 @@ class DecodeSession:
         stats = RequestStats(
             tokens=row.generated, llm_tokens=sum(row.by_llm), prompt_tokens=row.n_prompt, seconds=now - row.t_submit,
             ttft=(row.t_first or now) - row.t_submit, router_seconds=row.router_s, slm_params=self.pair.slm.params.total,
-            llm_params=self.pair.llm_params, wasted_slm_tokens=row.wasted,
+            llm_params=self.pair.llm_params, wasted_slm_tokens=row.wasted, llm_calls=row.llm_calls, rollbacks=row.rollbacks,
         )
         return Result(row.rid, row.tokens[: row.n_prompt], row.tokens[row.n_prompt :], row.by_llm, row.stream.text, reason, stats)

@@ -26,14 +26,17 @@ def _params(n: float) -> str:
 
 def print_summary(summary: dict, task: str) -> None:
     t = Table(title=f"{task}: {summary['records']} records (every method on the same records)",
-              caption="share: measured LLM share of output tokens \\[target]; params: average activated; lat: mean seconds per query; len: mean output tokens")
-    for col in ("method", "share", "acc", "95% CI", "params", "tok/s", "lat s", "len"):
+              caption="share: measured LLM share of output tokens \\[target]; params: average activated; lat: mean seconds per query; len: mean output tokens; "
+                      "calls/tok: LLM forwards per output token; waste/tok: SLM tokens dropped by rollbacks per output token")
+    for col in ("method", "share", "acc", "95% CI", "params", "tok/s", "lat s", "len", "calls/tok", "waste/tok"):
         t.add_column(col, justify="left" if col == "method" else "right")
     order = {"slm": 0, "llm": 1}
     for p in sorted(summary["points"], key=lambda p: (order.get(p["method"], 2), p["method"], p["target_share"] or 0)):
         target = "" if p["target_share"] is None else f" [{p['target_share']:g}]"
         t.add_row(p["method"], f"{p['llm_share']:.3f}{target}", f"{p['accuracy']:.3f}", f"{p['ci95'][0]:.2f}–{p['ci95'][1]:.2f}",
-                  _params(p["avg_params"]), f"{p['tokens_per_s']:.1f}", f"{p['latency_s']:.1f}", f"{p['output_tokens']:.0f}")
+                  _params(p["avg_params"]), f"{p['tokens_per_s']:.1f}", f"{p['latency_s']:.1f}", f"{p['output_tokens']:.0f}",
+                  f"{p['llm_calls_per_token']:.3f}" if "llm_calls_per_token" in p else "–",
+                  f"{p['wasted_per_token']:.3f}" if "wasted_per_token" in p else "–")
     Console().print(t)
     if summary["methods"]:
         m = Table(title="RouteLLM figures: area under the gap-recovered curve, LLM share needed for 50%/80% of the SLM→LLM gap")
@@ -63,11 +66,13 @@ def plot_pareto(summary: dict, path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     ref = {p["method"]: p for p in summary["points"] if p["target_share"] is None}
     top = max((p["avg_params"] for p in summary["points"]), default=0)
     unit, pscale = ("B", 1e-9) if top >= 1e9 else ("M", 1e-6)
-    for ax, key, label in ((axes[0], "llm_share", "LLM share (measured)"), (axes[1], "avg_params", f"average activated parameters ({unit})")):
+    panels = ((axes[0], "llm_share", "LLM share (measured)"), (axes[1], "avg_params", f"average activated parameters ({unit})"),
+              (axes[2], "tokens_per_s", "tokens/s (batched, this machine)"))
+    for ax, key, label in panels:
         scale = pscale if key == "avg_params" else 1.0
         for method in sorted({p["method"] for p in summary["points"] if p["target_share"] is not None}):
             pts = sorted((p for p in summary["points"] if p["method"] == method), key=lambda p: p[key])
@@ -78,6 +83,8 @@ def plot_pareto(summary: dict, path: Path, title: str) -> None:
         for name, marker in (("slm", "v"), ("llm", "*")):
             if name in ref:
                 ax.plot([ref[name][key] * scale], [ref[name]["accuracy"]], marker, color="black", markersize=10, label=f"{name} only")
+        for name in sorted(set(ref) - {"slm", "llm"}):  # single points such as speculative decoding
+            ax.plot([ref[name][key] * scale], [ref[name]["accuracy"]], "P", color="C3", markersize=9, label=name)
         ax.set_xlabel(label)
         ax.set_ylabel("accuracy")
         ax.grid(alpha=0.3)

@@ -28,8 +28,20 @@ from .calibration import probe_score, query_thresholds, token_thresholds
 from .graders import make_grader
 from .tasks import Task, task_signature
 
-METHODS = ("slm", "llm", "neural", "entropy", "random", "query")
-ROUTED = ("neural", "entropy", "random", "query")
+METHODS = ("slm", "llm", "neural", "entropy", "random", "query", "spec", "neural+verify", "entropy+verify")
+ROUTED = ("neural", "entropy", "random", "query", "neural+verify", "entropy+verify")
+CALIBRATED = ("neural", "entropy", "query")  # methods whose thresholds come from the calibration slice
+
+
+def base(method: str) -> str:
+    """The routing of a method: ``entropy+verify`` routes as ``entropy``, ``spec`` as ``slm``."""
+    return "slm" if method == "spec" else method.split("+")[0]
+
+
+def verified(method: str) -> bool:
+    """Methods where the LLM checks every token (lossless at margin 0): speculative decoding, and a
+    router deciding when the LLM checks."""
+    return method == "spec" or method.endswith("+verify")
 
 
 @dataclass
@@ -42,6 +54,8 @@ class EvalConfig:
     batch: int = defaults.EVAL_BATCH
     probe_tokens: int = defaults.EVAL_PROBE_TOKENS
     seed: int = defaults.SEED
+    accept_margin: float = defaults.ACCEPT_MARGIN  # the verified methods' acceptance margin
+    max_draft: int = defaults.MAX_DRAFT  # spec's draft length; the verified methods' longest draft
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -53,7 +67,9 @@ class EvalConfig:
             raise R2RouteError(f"--llm-shares must lie in (0, 1) (the slm and llm methods are the ends), got {','.join(map(str, self.shares))}")
         if any(m in ROUTED for m in self.methods) and not self.shares:
             raise R2RouteError("routed methods need --llm-shares")
-        for name in ("max_new_tokens", "batch", "probe_tokens"):
+        if self.accept_margin < 0:
+            raise R2RouteError(f"--accept-margin must be ≥ 0, got {self.accept_margin}")
+        for name in ("max_new_tokens", "batch", "probe_tokens", "max_draft"):
             if getattr(self, name) < 1:
                 raise R2RouteError(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(self, name)}")
 
@@ -61,6 +77,9 @@ class EvalConfig:
         d = asdict(self)
         for k in ("methods", "shares", "batch"):
             d.pop(k)
+        for k in ("accept_margin", "max_draft"):  # added later: runs made before them resume while they keep their defaults
+            if d[k] == getattr(defaults, k.upper()):
+                d.pop(k)
         return d
 
 
@@ -99,7 +118,7 @@ class Evaluation:
     def __init__(self, pair: ModelPair, task: Task, cfg: EvalConfig, out: str | Path, router: RouterBundle | None,
                  progress: bool = True):
         cfg.validate()
-        if "neural" in cfg.methods and router is None:
+        if any(base(m) == "neural" for m in cfg.methods) and router is None:
             raise R2RouteError("method neural needs a router: --router PATH (or a pair with a shipped router)")
         self.pair, self.task, self.cfg, self.out, self.router = pair, task, cfg, Path(out), router
         self.progress = progress
@@ -110,7 +129,7 @@ class Evaluation:
         settings = {
             "pair": pair.identity(), "params": {"slm": pair.slm.params.total, "llm": pair.llm_params},
             "task": json.loads(task_signature(task)), "settings": cfg.fixed(),
-            "router": router_fingerprint(router) if "neural" in cfg.methods else None,
+            "router": router_fingerprint(router) if any(base(m) == "neural" for m in cfg.methods) else None,
         }
         self._adopt_router(settings)
         claim_run_dir(self.out, "eval-config.json", settings, "evaluation")
@@ -137,19 +156,20 @@ class Evaluation:
     def calibration(self) -> dict:
         path = self.out / "calibration.json"
         cal = json.loads(path.read_text()) if path.is_file() else {}
-        shares = [s for s in self.cfg.shares if any(str(s) not in cal.get(m, {}) for m in ("neural", "entropy", "query") if m in self.cfg.methods)]
+        used = {base(m) for m in self.cfg.methods} & set(CALIBRATED)
+        shares = [s for s in self.cfg.shares if any(str(s) not in cal.get(m, {}) for m in used)]
         if not shares:
             return cal
         prompts = [self.prompt(r.prompt) for r in self.task.calibration]
         scorers = {"entropy": EntropyStrategy(0.0)}
-        if "neural" in self.cfg.methods:
+        if "neural" in used:
             scorers["neural"] = NeuralStrategy(self.router, 0.0)
         t0 = time.perf_counter()
         tok = token_thresholds(self.engine, prompts, scorers, list(self.cfg.shares), self.cfg.max_new_tokens, self.progress)
         for name in scorers:
             cal.setdefault(name, {}).update(tok[name])
         cal["tokens"] = tok["tokens"]
-        if "query" in self.cfg.methods:
+        if "query" in used:
             scores = [probe_score(self.engine, p, self.cfg.probe_tokens)
                       for p in tqdm(prompts, desc="calibration (query probes)", disable=not self.progress, leave=False)]
             cal.setdefault("query", {}).update(query_thresholds(scores, list(self.cfg.shares)))
@@ -179,6 +199,7 @@ class Evaluation:
         return [(m, s) for m in self.cfg.methods for s in (self.cfg.shares if m in ROUTED else [None])]
 
     def strategies(self, method: str, share: float | None, cal: dict, records) -> list:
+        method = base(method)
         if method == "slm":
             return [SLMOnly()] * len(records)
         if method == "llm":
@@ -197,7 +218,7 @@ class Evaluation:
         units = self.units()
         pending = {u: [r for r in self.task.records if (u[0], u[1], r.id) not in self.results.done] for u in units}
         total = sum(len(v) for v in pending.values())
-        needs_cal = any(pending[(m, s)] for m, s in units if m in ("neural", "entropy", "query"))
+        needs_cal = any(pending[(m, s)] for m, s in units if base(m) in CALIBRATED)
         cal = self.calibration() if needs_cal else {}
         bar = tqdm(total=total, desc=f"eval {self.task.name}", unit="row", disable=not self.progress, dynamic_ncols=True)
         # Record-major: every method and share finishes a wave of records before the next wave
@@ -220,10 +241,13 @@ class Evaluation:
         strats = self.strategies(method, share, cal, batch)
         t = time.perf_counter()
         # one seed per record: random routing draws independently across records, reproducibly
-        gens = [dataclasses.replace(self.gen, seed=self.cfg.seed + r.id) for r in batch]
+        gen = self.gen
+        if verified(method):
+            gen = dataclasses.replace(gen, verify="all", accept_margin=self.cfg.accept_margin, max_draft=self.cfg.max_draft)
+        gens = [dataclasses.replace(gen, seed=self.cfg.seed + r.id) for r in batch]
         results, _ = self.engine.generate([self.prompt(r.prompt) for r in batch], gens, strategy=strats)
         wall = (time.perf_counter() - t) / len(batch)
-        probes = self._probes if method == "query" else {}
+        probes = self._probes if base(method) == "query" else {}
         rows = []
         for r, res in zip(batch, results):
             g = self.grader.grade(res.text, r.gold)
@@ -232,7 +256,8 @@ class Evaluation:
                 "method": method, "share": share, "id": r.id, "correct": bool(g["correct"]), "extracted": g.get("extracted"),
                 "status": g.get("status"), "tokens": res.stats.tokens, "llm_tokens": res.stats.llm_tokens,
                 "seconds": res.stats.seconds + probe_s, "wall": wall + probe_s, "finish_reason": res.finish_reason,
-                "threshold": cal.get(method, {}).get(str(share)) if method in ("neural", "entropy", "query") else None,
+                "threshold": cal.get(base(method), {}).get(str(share)) if base(method) in CALIBRATED else None,
+                "llm_calls": res.stats.llm_calls, "rollbacks": res.stats.rollbacks, "wasted_slm_tokens": res.stats.wasted_slm_tokens,
                 "completion": res.text,
             })
         return rows

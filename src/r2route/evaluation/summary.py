@@ -49,7 +49,12 @@ def point(rows: list[dict], slm_params: int, llm_params: int) -> dict:
     llm = sum(r["llm_tokens"] for r in rows)
     wall = sum(r["wall"] for r in rows)
     lo, hi = bootstrap_ci(c)
+    costs = {}
+    if all("llm_calls" in r for r in rows) and tokens:  # rows of engine v2 (older rows lack them)
+        costs = {"llm_calls_per_token": sum(r["llm_calls"] for r in rows) / tokens,
+                 "wasted_per_token": sum(r["wasted_slm_tokens"] for r in rows) / tokens}
     return {
+        **costs,
         "n": len(rows), "accuracy": float(c.mean()), "ci95": [lo, hi],
         "llm_share": llm / tokens if tokens else 0.0,
         "avg_params": ((tokens - llm) * slm_params + llm * llm_params) / tokens if tokens else 0.0,

@@ -12,7 +12,7 @@ import secrets
 import time
 import uuid
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -41,6 +41,7 @@ class ServerConfig:
     max_body_bytes: int = 1 << 20
     default_max_tokens: int = defaults.MAX_NEW_TOKENS
     max_batch: int = defaults.MAX_BATCH
+    verify: dict = field(default_factory=dict)  # default verify / accept_margin / max_draft of every request
 
 
 class ApiError(Exception):
@@ -127,9 +128,13 @@ def create_app(pair: ModelPair, strategy: Strategy, cfg: ServerConfig, router: R
         # A request that fits the window alone but not with its prompt is cut at the window (finish_reason "length").
         limit = min(req.limit() or cfg.default_max_tokens, window - prompt_len)
         seed = req.seed if req.seed is not None else (0 if req.temperature == 0 else secrets.randbelow(2**31))
-        gen = GenerationConfig(max_new_tokens=limit, temperature=req.temperature, top_p=req.top_p, seed=seed, stop=req.stop_list())
-        strat = None
         o = req.r2route
+        verify = {k: getattr(o, k) for k in ("verify", "accept_margin", "max_draft") if o is not None and getattr(o, k) is not None}
+        gen = GenerationConfig(max_new_tokens=limit, temperature=req.temperature, top_p=req.top_p, seed=seed, stop=req.stop_list(),
+                               **{**cfg.verify, **verify})
+        if gen.verify != "none" and pair.handoff != "token":
+            raise ApiError(400, "verify all needs a pair that shares one tokenizer", param="r2route")
+        strat = None
         if o is not None and (o.strategy or o.threshold is not None or o.llm_share is not None):
             try:
                 strat = make_strategy(o.strategy or strategy.name, o.threshold, o.llm_share, router=router)
@@ -145,6 +150,8 @@ def create_app(pair: ModelPair, strategy: Strategy, cfg: ServerConfig, router: R
             "total_tokens": st.prompt_tokens + st.tokens,
             "llm_tokens": st.llm_tokens,
             "llm_share": st.llm_share,
+            "llm_calls": st.llm_calls,
+            "rollbacks": st.rollbacks,
         }
 
     async def collect(handle: Handle, request: Request, endpoint: str) -> Result:

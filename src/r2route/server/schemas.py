@@ -14,6 +14,9 @@ class RoutingOverride(BaseModel):
     strategy: Optional[str] = None
     threshold: Optional[float] = Field(default=None, ge=0.0, le=1.0)
     llm_share: Optional[float] = Field(default=None, ge=0.0, le=1.0)
+    verify: Optional[Literal["none", "all"]] = None
+    accept_margin: Optional[float] = Field(default=None, ge=0.0)
+    max_draft: Optional[int] = Field(default=None, ge=1)
 
 
 class StreamOptions(BaseModel):

@@ -22,6 +22,7 @@ methods, so after the warm-up its prefix cache holds every prompt: the figures a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import statistics
@@ -94,6 +95,8 @@ def main() -> None:
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--batch", default="1", help="comma-separated batch sizes")
     ap.add_argument("--engines", default="v2", help="comma-separated: v1 (routed rows wait), v2 (provisional routing)")
+    ap.add_argument("--spec", default="", help="comma-separated draft lengths K: also speculative decoding (SLM drafts, the LLM "
+                    "checks every token, lossless) and entropy routing with verification at each share (v2 only)")
     ap.add_argument("--shares", default="0.1,0.2")
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
@@ -118,6 +121,8 @@ def main() -> None:
     methods = [("slm", make_strategy("slm")), ("llm", make_strategy("llm"))] + [
         (f"mixed@{s:g}", make_strategy("random", llm_share=s)) for s in shares
     ]
+    drafts = [int(k) for k in args.spec.split(",") if k]
+    verified = {f"spec@K={k}": k for k in drafts}  # method name → max_draft; run with verify all
     print(f"{label} | {device} {str(dtype).replace('torch.', '')} | threads {torch.get_num_threads()} | "
           f"{args.new_tokens} new tokens | SLM {pair.slm.params.total / 1e6:.1f}M, LLM {pair.llm.params.total / 1e6:.1f}M params")
 
@@ -128,7 +133,7 @@ def main() -> None:
         gen = [GenerationConfig(max_new_tokens=args.new_tokens, ignore_eos=True, seed=i) for i in range(batch)]
         # One engine of each kind (one set of KV caches / llama.cpp contexts) serves every method, as it would a user.
         built = {e: Engine(pair, methods[0][1], max_batch=batch, engine=e) for e in engines}
-        strategies = dict(methods)
+        strategies = dict(methods) | {name: make_strategy("slm") for name in verified}
         for engine in built.values():
             for strat in strategies.values():  # warm-up: kernels, allocator, caches
                 engine.generate(prompts, [GenerationConfig(max_new_tokens=8, ignore_eos=True)] * batch, strat)
@@ -136,17 +141,22 @@ def main() -> None:
         for _ in range(args.repeats):  # round-robin over engines and methods: drift hits all alike
             for e, engine in built.items():
                 for name, strat in strategies.items():
-                    runs[(e, name)].append(timed(engine, strat, prompts, gen, device))
+                    if name in verified and e == "v1":
+                        continue
+                    g = [dataclasses.replace(x, verify="all", max_draft=verified[name]) for x in gen] if name in verified else gen
+                    runs[(e, name)].append(timed(engine, strat, prompts, g, device))
         first = prompts[0] if isinstance(prompts[0], list) else prompts[0].llm
         print(f"\nbatch {batch}")
         print(f"  {'engine':<7}{'method':<12}{'tok/s':>9}{'LLM share':>10}{'speedup':>9}{'ideal':>8}{'÷ ideal':>9}{'w/ catch-up':>12}{'÷ it':>7}"
               f"{'wasted/tok':>11}{'p50 s':>8}{'p99 s':>8}{'TTFT p50':>10}")
         for e, engine in built.items():
-            med = {n: statistics.median(x["tps"] for x in runs[(e, n)]) for n in strategies}
+            med = {n: statistics.median(x["tps"] for x in runs[(e, n)]) for n in strategies if runs[(e, n)]}
             cs_cl = med["llm"] / med["slm"]
             cp_cl = prefill_seconds_per_token(engine, first) * med["llm"]
             for name in strategies:
                 rs = runs[(e, name)]
+                if not rs:
+                    continue
                 r = statistics.mean(x["share"] for x in rs)
                 lat = [v for x in rs for v in x["latency"]]
                 ttft = [v for x in rs for v in x["ttft"]]
@@ -154,7 +164,10 @@ def main() -> None:
                 row = {"engine": e, "batch": batch, "method": name, "tokens_per_s": med[name], "llm_share": r, "wasted_per_token": wasted,
                        "latency_p50": pct(lat, 0.5), "latency_p99": pct(lat, 0.99), "ttft_p50": pct(ttft, 0.5)}
                 line = f"  {e:<7}{name:<12}{med[name]:>9.1f}{r:>10.3f}"
-                if name.startswith("mixed"):
+                if name.startswith("spec"):
+                    row.update(speedup=med[name] / med["llm"])
+                    line += f"{med[name] / med['llm']:>8.2f}×" + " " * 44
+                elif name.startswith("mixed"):
                     speedup = med[name] / med["llm"]
                     ideal = 1.0 / (cs_cl + r)
                     bound = 1.0 / (cs_cl + r + (1 - r) * cp_cl)

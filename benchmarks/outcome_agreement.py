@@ -30,14 +30,7 @@ from r2route.labeling.sentences import cut_sentence
 from r2route.labeling.verifiers import OutcomeVerifier, RuleVerifier
 from r2route.labeling.pipeline import llm_writer
 from r2route.pair import PairConfig, load_pair
-
-
-def kappa(a: list[int], b: list[int]) -> float:
-    n = len(a)
-    po = sum(x == y for x, y in zip(a, b)) / n
-    pa, pb = sum(a) / n, sum(b) / n
-    pe = pa * pb + (1 - pa) * (1 - pb)
-    return (po - pe) / (1 - pe) if pe < 1 else 1.0
+from verifier_agreement import kappa  # the sibling script's (benchmarks/ is on the path when run)
 
 
 def scores(got: list[int], ref: list[int]) -> dict:

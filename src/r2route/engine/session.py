@@ -158,7 +158,7 @@ class DecodeSession:
         rows = [self.rows[s] for s in slots]
         hidden, logits = self.slm.catch_up(slots, [r.tokens for r in rows])
         positions = [len(r.tokens) for r in rows]
-        tokens = self._pick(logits, rows, positions, SLM_DRAW)
+        tokens = self._pick(logits[:, : self.vocab], rows, positions, SLM_DRAW)  # never a padding row the LLM lacks
         flags = self._route(rows, hidden, logits, tokens, positions)
         for i, (r, t, flagged) in enumerate(zip(rows, tokens, flags)):
             if r.gen.verify == "none":  # R2R: a flagged token is the LLM's to write

@@ -36,13 +36,14 @@ from .legacy_row import Row
 from .runners import make_runner
 from .sampling import pick_tokens
 from .threads import single_thread
+from .slots import SlotQueue
 from .stats import BatchStats, RequestStats, Timer
 from .waiting import optimal_wait
 
 __all__ = ["LegacySession"]
 
 
-class LegacySession:
+class LegacySession(SlotQueue):
     """A live batch of requests decoded together; the server keeps one open and feeds it."""
 
     def __init__(
@@ -146,22 +147,6 @@ class LegacySession:
             llm_prompt_text=prompt.llm if isinstance(prompt.llm, str) else None,
         ))
         self.stats.requests += 1
-
-    def cancel(self, rid) -> bool:
-        """Drop a request (a client went away). True if it was still queued or running."""
-        for row in list(self.queue):
-            if row.rid == rid:
-                self.queue.remove(row)
-                return True
-        for slot, row in list(self.rows.items()):
-            if row.rid == rid:
-                self._release(slot)
-                return True
-        return False
-
-    @property
-    def busy(self) -> bool:
-        return bool(self.rows or self.queue)
 
     def _admit(self) -> None:
         while self.queue and self.free:

@@ -45,11 +45,12 @@ from .runners import make_runner
 from .sampling import distribution, pick_token
 from .schedule import Schedule
 from .verify import accept_greedy, accept_sampled
+from .slots import SlotQueue
 from .stats import BatchStats, RequestStats, Timer
 from .threads import single_thread
 
 
-class DecodeSession:
+class DecodeSession(SlotQueue):
     """A live batch of requests decoded together; the server keeps one open and feeds it."""
 
     def __init__(self, pair: ModelPair, strategy: Strategy, max_batch: int = defaults.MAX_BATCH,
@@ -98,22 +99,6 @@ class DecodeSession:
                               stop_ids=eos | frozenset(gen.stop_token_ids), reader=TokenReader(self.pair.tokenizer, ids),
                               stream=TextStream(gen.stop), t_submit=time.perf_counter()))
         self.stats.requests += 1
-
-    def cancel(self, rid) -> bool:
-        """Drop a request (a client went away). True if it was still queued or running."""
-        for row in list(self.queue):
-            if row.rid == rid:
-                self.queue.remove(row)
-                return True
-        for slot, row in list(self.rows.items()):
-            if row.rid == rid:
-                self._release(slot)
-                return True
-        return False
-
-    @property
-    def busy(self) -> bool:
-        return bool(self.rows or self.queue)
 
     # --- one decoding step ---
     def step(self) -> list[TokenEvent]:

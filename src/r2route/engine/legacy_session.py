@@ -28,14 +28,13 @@ import torch
 from .. import defaults
 from ..errors import R2RouteError
 from ..pair.pair import ModelPair
-from ..router.strategies import StepView, Strategy
+from ..router.strategies import Strategy
 from .detokenize import TextStream, TokenReader
 from .request import GenerationConfig, PairPrompt, Result, TokenEvent, route_generator
 from .handoff import common_prefix
 from .legacy_row import Row
 from .runners import make_runner
 from .sampling import pick_tokens
-from .threads import single_thread
 from .slots import SlotQueue
 from .stats import BatchStats, RequestStats, Timer
 from .waiting import optimal_wait
@@ -246,7 +245,7 @@ class LegacySession(SlotQueue):
         rows = [self.rows[s] for s in slots]
         hidden, logits = self.slm.catch_up(slots, [r.seqs["slm"] for r in rows])
         tokens = pick_tokens(logits, [r.gen.temperature for r in rows], [r.gen.top_p for r in rows], [r.sample_rng for r in rows])
-        routed = self._route(rows, hidden, logits, tokens)
+        routed = self._decide(rows, hidden, logits, tokens, [r.route_rng for r in rows])
         now = time.perf_counter()
         events = []
         for slot, row, tok, to_llm in zip(slots, rows, tokens, routed):
@@ -256,29 +255,6 @@ class LegacySession(SlotQueue):
                 events.append(self._emit(slot, row, "slm", int(tok), None, now))
         self._slm_call_s = self._mean(self._slm_call_s, time.perf_counter() - t0)
         return events
-
-    def _route(self, rows: list[Row], hidden: torch.Tensor, logits: torch.Tensor, tokens: list[int]) -> list[bool]:
-        """Ask each row's strategy; rows sharing a strategy are decided in one call."""
-        before = self._router_timer.seconds
-        routed = [False] * len(rows)
-        with self._router_timer, single_thread(self.device.type == "cpu"):
-            token_t = torch.tensor(tokens, device=self.device)
-            groups: dict[int, list[int]] = {}
-            for i, r in enumerate(rows):
-                groups.setdefault(id(r.strategy), []).append(i)
-            for idx in groups.values():
-                strat = rows[idx[0]].strategy
-                if len(idx) == len(rows):
-                    view = StepView(logits, hidden, token_t, self.embed, [r.route_rng for r in rows])
-                else:
-                    sel = torch.tensor(idx, device=self.device)
-                    view = StepView(logits[sel], hidden[sel], token_t[sel], self.embed, [rows[i].route_rng for i in idx])
-                for i, decision in zip(idx, strat.decide(view)):
-                    routed[i] = bool(decision)
-        share = (self._router_timer.seconds - before) / len(rows)
-        for r in rows:
-            r.router_s += share
-        return routed
 
     def _llm_step(self, slots: list[int]) -> list[TokenEvent]:
         rows = [self.rows[s] for s in slots]

@@ -36,7 +36,7 @@ import torch
 from .. import defaults
 from ..errors import R2RouteError
 from ..pair.pair import ModelPair
-from ..router.strategies import StepView, Strategy
+from ..router.strategies import Strategy
 from .detokenize import TextStream, TokenReader
 from .handoff import common_prefix
 from .request import ACCEPT_DRAW, LLM_DRAW, ROUTE_DRAW, SLM_DRAW, GenerationConfig, PairPrompt, Result, TokenEvent, position_generator
@@ -47,7 +47,6 @@ from .schedule import Schedule
 from .verify import accept_greedy, accept_sampled
 from .slots import SlotQueue
 from .stats import BatchStats, RequestStats, Timer
-from .threads import single_thread
 
 
 class DecodeSession(SlotQueue):
@@ -144,7 +143,7 @@ class DecodeSession(SlotQueue):
         hidden, logits = self.slm.catch_up(slots, [r.tokens for r in rows])
         positions = [len(r.tokens) for r in rows]
         tokens = self._pick(logits[:, : self.vocab], rows, positions, SLM_DRAW)  # never a padding row the LLM lacks
-        flags = self._route(rows, hidden, logits, tokens, positions)
+        flags = self._decide(rows, hidden, logits, tokens, [position_generator(r.gen.seed, p, ROUTE_DRAW) for r, p in zip(rows, positions)])
         for i, (r, t, flagged) in enumerate(zip(rows, tokens, flags)):
             if r.gen.verify == "none":  # R2R: a flagged token is the LLM's to write
                 r.append(t, by_llm=flagged, flagged=flagged, step=self.stats.steps)
@@ -198,29 +197,6 @@ class DecodeSession(SlotQueue):
             return torch.argmax(logits, dim=-1).tolist()
         return [pick_token(logits[i], r.gen.temperature, r.gen.top_p, position_generator(r.gen.seed, p, stream, logits.device))
                 for i, (r, p) in enumerate(zip(rows, positions))]
-
-    def _route(self, rows: list[Row], hidden: torch.Tensor, logits: torch.Tensor, tokens: list[int], positions: list[int]) -> list[bool]:
-        """Ask each row's strategy; rows sharing a strategy are decided in one call."""
-        before = self._router_timer.seconds
-        routed = [False] * len(rows)
-        with self._router_timer, single_thread(self.device.type == "cpu"):
-            token_t = torch.tensor(tokens, device=self.device)
-            groups: dict[int, list[int]] = {}
-            for i, r in enumerate(rows):
-                groups.setdefault(id(r.strategy), []).append(i)
-            for idx in groups.values():
-                rngs = [position_generator(rows[i].gen.seed, positions[i], ROUTE_DRAW) for i in idx]
-                if len(idx) == len(rows):
-                    view = StepView(logits, hidden, token_t, self.embed, rngs)
-                else:
-                    sel = torch.tensor(idx, device=self.device)
-                    view = StepView(logits[sel], hidden[sel], token_t[sel], self.embed, rngs)
-                for i, decision in zip(idx, rows[idx[0]].strategy.decide(view)):
-                    routed[i] = bool(decision)
-        share = (self._router_timer.seconds - before) / len(rows)
-        for r in rows:
-            r.router_s += share
-        return routed
 
     def _emit(self) -> list[TokenEvent]:
         """Stream every token that became final; finish the rows that ended."""

@@ -89,14 +89,7 @@ class ModelRunner(HeldTokens):
         if min(len(x) for x in new) == 0:
             raise ValueError("forward needs at least one unseen token per slot")
         counts = [len(x) for x in new]
-        width = max(counts)
-        ids = torch.full((len(slots), width), self.pad_id, dtype=torch.long)
-        for i, x in enumerate(new):
-            ids[i, : len(x)] = torch.tensor(x, dtype=torch.long)
-        pos, mask = self.cache.bind(slots, width, self.device)
-        if self._additive_mask:
-            mask = torch.zeros(mask.shape, dtype=self.lm.dtype, device=self.device).masked_fill_(~mask, torch.finfo(self.lm.dtype).min)
-        out = self.base(input_ids=ids.to(self.device), attention_mask=mask, position_ids=pos, past_key_values=self.cache, use_cache=True)
+        out = self._run(slots, new)
         rows = torch.tensor([i for i, o in enumerate(outputs) for _ in o], device=self.device)
         cols = torch.tensor([j - starts[i] for i, o in enumerate(outputs) for j in o], device=self.device)
         if len(cols) and (int(cols.min()) < 0 or any(j - a >= c for o, a, c in zip(outputs, starts, counts) for j in o)):
@@ -126,18 +119,22 @@ class ModelRunner(HeldTokens):
         h = torch.stack(hidden)
         return h, self.logits(h)
 
-    def _forward(self, slots: list[int], new: list[list[int]], with_logits: bool = True):
-        counts = [len(x) for x in new]
-        width = max(counts)
+    def _run(self, slots: list[int], new: list[list[int]]):
+        """One forward of the decoder over each slot's new tokens, right-padded; writes the cache."""
+        width = max(len(x) for x in new)
         ids = torch.full((len(slots), width), self.pad_id, dtype=torch.long)
         for i, x in enumerate(new):
             ids[i, : len(x)] = torch.tensor(x, dtype=torch.long)
-        ids = ids.to(self.device)
-        t0 = time.perf_counter()
         pos, mask = self.cache.bind(slots, width, self.device)
         if self._additive_mask:
             mask = torch.zeros(mask.shape, dtype=self.lm.dtype, device=self.device).masked_fill_(~mask, torch.finfo(self.lm.dtype).min)
-        out = self.base(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=self.cache, use_cache=True)
+        return self.base(input_ids=ids.to(self.device), attention_mask=mask, position_ids=pos, past_key_values=self.cache, use_cache=True)
+
+    def _forward(self, slots: list[int], new: list[list[int]], with_logits: bool = True):
+        counts = [len(x) for x in new]
+        width = max(counts)
+        t0 = time.perf_counter()
+        out = self._run(slots, new)
         last = torch.tensor(counts, device=self.device) - 1
         hidden = out.last_hidden_state[torch.arange(len(slots), device=self.device), last]
         self.cache.commit(slots, counts)

@@ -80,13 +80,3 @@ def test_plan_groups_is_optimal_and_covers_every_row():
     assert len(plan_groups([50, 1, 1], 1000.0)) == 1
     assert len(plan_groups([500, 1, 1], 32.0)) == 2
 
-
-def test_call_cost_model_fits_fixed_and_per_token_cost():
-    from r2route.engine.runner import CallCostModel
-
-    m = CallCostModel(prior_tokens=32.0)
-    assert m.call_cost_tokens() == 32.0
-    for x in (1, 2, 4, 8, 16, 64, 128, 256) * 3:
-        m.observe(x, 0.005 + 0.0001 * x)  # a = 5 ms, b = 0.1 ms/token → 50 tokens
-    assert abs(m.call_cost_tokens() - 50.0) < 1e-6
-    assert CallCostModel(7.0, fit=False).call_cost_tokens() == 7.0

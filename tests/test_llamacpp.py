@@ -94,3 +94,42 @@ def test_verify_all_is_the_llms_greedy_output_on_llamacpp(cpp_pair, prompts, bat
     spec, stats = Engine(cpp_pair, make_strategy("slm"), max_batch=batch).generate(prompts[:batch], spec_cfg)
     assert [r.token_ids for r in spec] == [r.token_ids for r in llm_only]
     assert stats.llm_calls < stats.tokens
+
+
+@pytest.fixture(scope="module")
+def f16_pair(ggufs):
+    """The tiny pair with llama.cpp's own settings (an f16 cache, flash attention), as the default pair runs."""
+    return ModelPair(slm=LlamaCppModel.load(ggufs / "slm.gguf"), llm=LlamaCppModel.load(ggufs / "llm.gguf"), handoff="token")
+
+
+def test_a_rows_logits_are_bitwise_the_same_alone_and_in_any_batch(f16_pair):
+    """llama.cpp sums differently for a lone query token and for ≥ 64 of them, and its plain
+    attention depends on where the other rows' cells lie; the runner avoids all three, so a row's
+    logits do not depend on its batch-mates, the length of their prompts or the order they came in."""
+    long_prompt = list(range(3, 120))  # > one llama.cpp call: the chunks fall differently beside other rows
+    others = [list(range(200, 290)), [7, 8, 9], list(range(400, 470))]
+
+    def decode(seqs, steps=12):
+        runner = make_runner(f16_pair.slm, len(seqs))
+        seqs = [list(s) for s in seqs]
+        out = []
+        for _ in range(steps):
+            _, logits = runner.catch_up(list(range(len(seqs))), seqs)
+            out.append(logits[0].clone())
+            for i, row in enumerate(logits):
+                seqs[i].append(int(row.argmax()))
+        return torch.stack(out)
+
+    alone = decode([long_prompt])
+    assert torch.equal(alone, decode([long_prompt] + others))
+    assert torch.equal(alone, decode([long_prompt] + others[::-1]))
+    assert torch.equal(alone, decode([long_prompt, others[1]]))
+
+
+def test_mixed_decoding_on_llamacpp_is_independent_of_batch_mates(f16_pair, prompts):
+    strat = make_strategy("random", llm_share=0.3)
+    cfg = GenerationConfig(max_new_tokens=N, ignore_eos=True, seed=6)
+    together, _ = Engine(f16_pair, strat, max_batch=4).generate(prompts[:4], cfg)
+    for p, r in zip(prompts[:4], together):
+        alone, _ = Engine(f16_pair, strat, max_batch=1).generate([p], cfg)
+        assert alone[0].token_ids == r.token_ids and alone[0].by_llm == r.by_llm

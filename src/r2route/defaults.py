@@ -80,8 +80,11 @@ LLM_SHARE_PRIOR = 0.15  # r before any token is seen (the paper's share)
 # 2,048 positions of Qwen2.5-1.5B's f16 cache are ~57 MB per slot.
 LLAMACPP_CTX_PER_SLOT = 2048
 # Tokens per llama_decode call (a longer catch-up is split). It sizes llama.cpp's scratch and
-# logits buffers (64 × 151,936 floats = 39 MB per context) and costs little prefill speed on a CPU.
-LLAMACPP_BATCH = 64
+# logits buffers (32 × 151,936 floats = 19 MB per context). Below 64 on purpose: from 64 query
+# tokens on, llama.cpp's CPU flash attention takes a tiled path with other sums, so a row's logits
+# would depend on how many tokens of other rows shared its call (GGML_FA_TILE_Q in the pinned
+# llama-cpp-python 0.3.36; tests/test_llamacpp.py pins bitwise equality alone and in a batch).
+LLAMACPP_BATCH = 32
 LLAMACPP_KV_TYPE = "f16"  # f32 doubles the cache but matches transformers to ~1e-5 (the tests use it)
 
 # --- text handoff ---

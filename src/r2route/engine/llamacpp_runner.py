@@ -7,42 +7,42 @@ each slot's last token: no padding, ever. Rolling a slot back is ``llama_memory_
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
 from .. import defaults
 from ..errors import R2RouteError
 from ..pair.llamacpp import LlamaCppModel, require_llama_cpp
-from .runner import CallCostModel, HeldTokens
+from .runner import HeldTokens
 
 
 class LlamaCppRunner(HeldTokens):
-    def __init__(self, lm: LlamaCppModel, num_slots: int, call_cost_tokens: float):
+    def __init__(self, lm: LlamaCppModel, num_slots: int):
         lc = self.lc = require_llama_cpp()
         self.lm = lm
         self.num_slots = num_slots
         self.n_batch = defaults.LLAMACPP_BATCH
         cp = lc.llama_context_default_params()
-        cp.n_ctx = lm.context_window * num_slots
+        cp.n_ctx = lm.context_window * num_slots + 1
         # llama.cpp sizes its logits buffer for n_batch tokens, though only each slot's last is read:
         # 512 × 151,936 floats would be 311 MB for Qwen. A longer catch-up is split into calls.
         cp.n_batch = cp.n_ubatch = cp.n_outputs_max = self.n_batch
-        cp.n_seq_max = num_slots
+        cp.n_seq_max = num_slots + 1  # the last sequence is scratch: see _decode
         cp.kv_unified = True
         cp.embeddings = True  # the last hidden state beside the logits (the router reads it)
         cp.n_threads = cp.n_threads_batch = lm.threads
         cp.type_k = cp.type_v = lc.GGML_TYPE_F32 if lm.kv_type == "f32" else lc.GGML_TYPE_F16
-        if lm.kv_type == "f32":  # flash attention computes in half precision on the CPU
-            cp.flash_attn_type = lc.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        # Flash attention walks each row's own cache cells in order, so a row's sums do not depend
+        # on where its batch-mates' cells lie in the shared buffer (the plain path's do). It casts
+        # an f32 cache to f16, though: f32 (the tests' match with transformers) goes without.
+        cp.flash_attn_type = lc.LLAMA_FLASH_ATTN_TYPE_DISABLED if lm.kv_type == "f32" else lc.LLAMA_FLASH_ATTN_TYPE_ENABLED
         self.ctx = lc.llama_init_from_model(lm.handle, cp)
         if not self.ctx:
             raise R2RouteError(f"llama.cpp could not create a context of {cp.n_ctx} positions for {lm.name}")
         self.mem = lc.llama_get_memory(self.ctx)
         self.batch = lc.llama_batch_init(self.n_batch, 0, 1)
+        self.scratch = num_slots
         self.lengths = [0] * num_slots
-        self.cost = CallCostModel(call_cost_tokens, fit=False)  # no padding to plan for
         self.calls = 0
         self.tokens_fed = 0
         self._init_held(num_slots)
@@ -94,26 +94,40 @@ class LlamaCppRunner(HeldTokens):
         b = self.batch
         for lo in range(0, len(entries), self.n_batch):
             chunk = entries[lo : lo + self.n_batch]
-            t0 = time.perf_counter()
             for i, (slot, tok, pos, out) in enumerate(chunk):
                 b.token[i], b.pos[i], b.n_seq_id[i] = tok, pos, 1
                 b.seq_id[i][0] = slot
                 b.logits[i] = out >= 0
             b.n_tokens = len(chunk)
-            rc = self.lc.llama_decode(self.ctx, b)
+            rc = self._decode(b)
             if rc != 0:
                 raise R2RouteError(f"llama.cpp decode failed (code {rc}): the KV cache of {self.lm.name} is full; lower the batch or the context")
             for i, (_, _, _, out) in enumerate(chunk):
                 if out >= 0:
                     logits[out] = np.ctypeslib.as_array(self.lc.llama_get_logits_ith(self.ctx, i), shape=(self.lm.n_vocab,))
                     hidden[out] = np.ctypeslib.as_array(self.lc.llama_get_embeddings_ith(self.ctx, i), shape=(self.lm.n_embd,))
-            self.cost.observe(len(chunk), time.perf_counter() - t0)
             self.calls += 1
         for slot, end in zip(slots, ends):
             self.tokens_fed += end - self.lengths[slot]
             self.lengths[slot] = end
         self._hold(slots, seqs, ends)
         return torch.from_numpy(hidden), torch.from_numpy(logits)
+
+    def _decode(self, b) -> int:
+        """One llama_decode, never of a single token. llama.cpp's CPU attention takes another code
+        path for a lone query token (the cache split across threads, partial sums merged), so a
+        row decoded alone would get other floating-point sums than the same row beside others: a
+        lone token gets a throw-away companion in the scratch sequence, removed after the call.
+        (The tiled path for ≥ 64 query tokens is never taken: calls are shorter, see LLAMACPP_BATCH.)"""
+        pad = b.n_tokens == 1
+        if pad:
+            b.token[1], b.pos[1], b.n_seq_id[1], b.logits[1] = b.token[0], 0, 1, False
+            b.seq_id[1][0] = self.scratch
+            b.n_tokens = 2
+        rc = self.lc.llama_decode(self.ctx, b)
+        if pad:
+            self.lc.llama_memory_seq_rm(self.mem, self.scratch, -1, -1)
+        return rc
 
     def positions(self, seq: list[int], start: int, chunk: int | None = None):
         """Read ``seq`` afresh in slot 0; yield (hidden [n, d], logits [n, V]) float32 for positions
@@ -128,7 +142,7 @@ class LlamaCppRunner(HeldTokens):
                 b.seq_id[i][0] = 0
                 b.logits[i] = lo + i >= start
             b.n_tokens = len(chunk_ids)
-            rc = self.lc.llama_decode(self.ctx, b)
+            rc = self._decode(b)
             if rc != 0:
                 raise R2RouteError(f"llama.cpp decode failed (code {rc}) reading a sequence of {len(seq)} tokens with {self.lm.name}")
             self.lengths[0] = lo + len(chunk_ids)

@@ -8,9 +8,6 @@ its last call (the KV catch-up of R2R). Prefill is the same call with the whole 
 
 from __future__ import annotations
 
-import time
-from collections import deque
-
 import torch
 
 from ..pair.loading import LoadedModel
@@ -47,7 +44,9 @@ class ModelRunner(HeldTokens):
         self.device = lm.device
         self.pad_id = pad_id
         self.cache = RowKVCache(num_slots)
-        self.cost = CallCostModel(call_cost_tokens, fit=self.device.type != "cuda")
+        # A forward's fixed cost in tokens, for splitting ragged catch-ups (plan_groups). A constant
+        # per device, never timed during a run: how rows are grouped must not depend on the clock.
+        self.call_cost_tokens = call_cost_tokens
         impl = getattr(self.model.config, "_attn_implementation", "sdpa")
         if impl not in ("sdpa", "eager"):
             # Flash-attention kernels take no arbitrary 4-D mask; SDPA does and is fast enough.
@@ -108,7 +107,7 @@ class ModelRunner(HeldTokens):
         new = [seq[self.seen(s):] for s, seq in zip(slots, seqs)]
         if min(len(x) for x in new) == 0:
             raise ValueError("catch_up needs at least one unseen token per slot")
-        groups = plan_groups([len(x) for x in new], self.cost.call_cost_tokens())
+        groups = plan_groups([len(x) for x in new], self.call_cost_tokens)
         if len(groups) == 1:
             return self._forward(slots, new)
         hidden: list[torch.Tensor | None] = [None] * len(slots)
@@ -132,8 +131,6 @@ class ModelRunner(HeldTokens):
 
     def _forward(self, slots: list[int], new: list[list[int]], with_logits: bool = True):
         counts = [len(x) for x in new]
-        width = max(counts)
-        t0 = time.perf_counter()
         out = self._run(slots, new)
         last = torch.tensor(counts, device=self.device) - 1
         hidden = out.last_hidden_state[torch.arange(len(slots), device=self.device), last]
@@ -141,9 +138,7 @@ class ModelRunner(HeldTokens):
         self._hold(slots, [self.held[s] + x for s, x in zip(slots, new)], [self.seen(s) for s in slots])
         self.calls += 1
         self.tokens_fed += sum(counts)
-        logits = self.logits(hidden) if with_logits else None
-        self.cost.observe(len(slots) * width, time.perf_counter() - t0)
-        return hidden, logits
+        return hidden, self.logits(hidden) if with_logits else None
 
     @torch.inference_mode()
     def positions(self, seq: list[int], start: int, chunk: int = 64):
@@ -190,42 +185,3 @@ def plan_groups(counts: list[int], call_cost_tokens: float) -> list[list[int]]:
         j = cut[j]
     return groups[::-1]
 
-
-class CallCostModel:
-    """Online fit of a forward's time as a + b·(padded tokens); reports a/b in tokens.
-
-    Until the recent calls span enough sizes to fit, or where timing would need a device sync
-    (CUDA), the prior holds.
-    """
-
-    def __init__(self, prior_tokens: float, fit: bool = True, window: int = 128):
-        self.prior = prior_tokens
-        self.fit = fit
-        self.obs: deque[tuple[float, float]] = deque(maxlen=window)
-
-    def observe(self, tokens: int, seconds: float) -> None:
-        if self.fit:
-            self.obs.append((float(tokens), seconds))
-
-    def _fit(self) -> tuple[float, float] | None:
-        if len(self.obs) < 16:
-            return None
-        n = len(self.obs)
-        mx = sum(x for x, _ in self.obs) / n
-        my = sum(y for _, y in self.obs) / n
-        sxx = sum((x - mx) ** 2 for x, _ in self.obs)
-        if sxx < 1e-9 * n or mx <= 0:
-            return None
-        b = sum((x - mx) * (y - my) for x, y in self.obs) / sxx
-        a = my - b * mx
-        return (a, b) if a > 0 and b > 0 else None
-
-    def call_cost_tokens(self) -> float:
-        """The fixed cost of a forward in units of one token's cost (a/b)."""
-        fit = self._fit()
-        return self.prior if fit is None else min(max(fit[0] / fit[1], 1.0), 4096.0)
-
-    def fixed_seconds(self) -> float | None:
-        """The fitted fixed cost a of one forward, or None before there is a fit."""
-        fit = self._fit()
-        return None if fit is None else fit[0]

@@ -14,7 +14,7 @@ def make_runner(lm, num_slots: int, call_cost_tokens: float | None = None):
     if lm.backend == "llama.cpp":
         from .llamacpp_runner import LlamaCppRunner
 
-        return LlamaCppRunner(lm, num_slots, call_cost_tokens)
+        return LlamaCppRunner(lm, num_slots)  # one flat batch per call: no padding to plan
     from .runner import ModelRunner
 
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from .. import defaults
 from ..engine.handoff import common_prefix
-from ..engine.runner import CallCostModel
 from ..engine.runners import make_runner
 from ..errors import R2RouteError
 
@@ -42,7 +41,6 @@ class LocalWriter:
     def reset(self) -> None:
         """A fresh cache (a new runner): the next unit of work starts from the same state as a rerun."""
         self.runner = make_runner(self.lm, self.slots, defaults.CALL_COST_TOKENS_CPU)
-        self.runner.cost = CallCostModel(defaults.CALL_COST_TOKENS_CPU, fit=False)
         self._content: list[list[int]] = [[] for _ in range(self.slots)]  # its first seen(slot) tokens are cached
 
     def _cachedcommon_prefix(self, slot: int, seq: list[int]) -> int:

@@ -27,8 +27,10 @@ def require_llama_cpp():
     return llama_cpp
 
 
-def _tokenizer_for(path: Path):
-    """transformers' tokenizer from a GGUF file, cached as a directory keyed by the file's identity."""
+def _tokenizer_for(path: Path, like=None):
+    """transformers' tokenizer from a GGUF file, cached as a directory keyed by the file's identity.
+    ``like``: a tokenizer already loaded; where this file's tokenizer is the same (its files are
+    byte for byte equal), that one is returned instead of a second copy (~100 MB for Qwen's vocabulary)."""
     from transformers import AutoTokenizer
 
     from .registry import cache_dir
@@ -36,14 +38,23 @@ def _tokenizer_for(path: Path):
     st = path.stat()
     key = hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
     cached = cache_dir() / "tokenizers" / f"{path.stem}-{key}"
-    if (cached / "tokenizer_config.json").is_file():
-        return AutoTokenizer.from_pretrained(cached)
-    tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    if not (cached / "tokenizer_config.json").is_file():
+        tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        try:
+            tok.save_pretrained(cached)
+        except OSError:
+            return tok  # a read-only cache only costs the conversion next time
+    if like is not None and _same_files(cached, Path(getattr(like, "name_or_path", "") or "/nonexistent")):
+        return like
+    return AutoTokenizer.from_pretrained(cached)
+
+
+def _same_files(a: Path, b: Path) -> bool:
+    names = ("tokenizer.json", "tokenizer_config.json")
     try:
-        tok.save_pretrained(cached)
+        return all((a / n).read_bytes() == (b / n).read_bytes() for n in names)
     except OSError:
-        pass  # a read-only cache only costs the conversion next time
-    return tok
+        return False
 
 
 @dataclass
@@ -68,9 +79,10 @@ class LlamaCppModel:
     @classmethod
     def load(
         cls, path: str | Path, threads: int = 0, gpu_layers: int = 0,
-        ctx_per_slot: int = defaults.LLAMACPP_CTX_PER_SLOT, kv_type: str = defaults.LLAMACPP_KV_TYPE,
+        ctx_per_slot: int = defaults.LLAMACPP_CTX_PER_SLOT, kv_type: str = defaults.LLAMACPP_KV_TYPE, tokenizer_like=None,
     ) -> "LlamaCppModel":
-        """Load a GGUF file; ``kv_type`` f16 (half the memory) or f32 (matches transformers closely)."""
+        """Load a GGUF file; ``kv_type`` f16 (half the memory) or f32 (matches transformers closely);
+        ``tokenizer_like``: another model's tokenizer, shared where this file's is the same."""
         lc = require_llama_cpp()
         if kv_type not in ("f16", "f32"):
             raise R2RouteError(f"unknown KV cache type: {kv_type} (use f16 or f32)")
@@ -88,7 +100,7 @@ class LlamaCppModel:
         handle = lc.llama_model_load_from_file(str(path).encode(), mparams)
         if not handle:
             raise R2RouteError(f"llama.cpp could not load {path}")
-        tok = _tokenizer_for(path)
+        tok = _tokenizer_for(path, tokenizer_like)
         n = int(lc.llama_model_n_params(handle))
         vocab = lc.llama_model_get_vocab(handle)
         n_vocab, n_embd = int(lc.llama_vocab_n_tokens(vocab)), int(lc.llama_model_n_embd(handle))

@@ -140,9 +140,10 @@ def llama_cpp_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
-def load_model(spec: ModelSpec, device: torch.device, dtype: torch.dtype, backend: str = "auto"):
+def load_model(spec: ModelSpec, device: torch.device, dtype: torch.dtype, backend: str = "auto", tokenizer_like=None):
     """Load ``spec``: a local GGUF file with llama.cpp where it is installed (``auto``) or asked for,
-    anything else with transformers. Any failure becomes a one-line :class:`R2RouteError`."""
+    anything else with transformers. Any failure becomes a one-line :class:`R2RouteError`.
+    ``tokenizer_like``: the other model's tokenizer, which a GGUF model shares where its own is the same."""
     if backend not in BACKENDS:
         raise R2RouteError(f"unknown backend: {backend} (use {', '.join(BACKENDS)})")
     local_gguf = spec.kind == "gguf" and Path(spec.location, spec.gguf_file or "").is_file()
@@ -151,7 +152,7 @@ def load_model(spec: ModelSpec, device: torch.device, dtype: torch.dtype, backen
     if local_gguf and (backend == "llama.cpp" or (backend == "auto" and device.type == "cpu" and llama_cpp_available())):
         from .llamacpp import LlamaCppModel
 
-        return LlamaCppModel.load(Path(spec.location, spec.gguf_file))
+        return LlamaCppModel.load(Path(spec.location, spec.gguf_file), tokenizer_like=tokenizer_like)
     return load_transformers_model(spec, device, dtype)
 
 

@@ -132,6 +132,10 @@ def load_slm(cfg: PairConfig) -> LoadedModel:
     raise R2RouteError(f"unknown pair preset: {cfg.pair} (use {', '.join(PRESETS)}, or --slm)")
 
 
+def _tokenizer_of(model):
+    return getattr(model, "tokenizer", None)
+
+
 def load_pair(cfg: PairConfig) -> ModelPair:
     """Load the pair that ``cfg`` names. Token handoff where the tokenizers are identical, else text."""
     device = resolve_device(cfg.device)
@@ -148,11 +152,12 @@ def load_pair(cfg: PairConfig) -> ModelPair:
 
         # only the preset's models that no flag overrides are assembled and loaded
         slm = load_model(parse_spec(registry_spec(cfg.pair, "slm")), device, dtype, cfg.backend) if not cfg.slm else None
-        llm = load_model(parse_spec(registry_spec(cfg.pair, "llm")), device, dtype, cfg.backend) if not (cfg.llm or cfg.llm_url) else None
+        if not (cfg.llm or cfg.llm_url):
+            llm = load_model(parse_spec(registry_spec(cfg.pair, "llm")), device, dtype, cfg.backend, _tokenizer_of(slm))
     if cfg.slm:
         slm = load_model(parse_spec(cfg.slm), device, dtype, cfg.backend)
     if cfg.llm:
-        llm = load_model(parse_spec(cfg.llm), device, dtype, cfg.backend)
+        llm = load_model(parse_spec(cfg.llm), device, dtype, cfg.backend, _tokenizer_of(slm))
     if cfg.llm_url:
         if slm is None:
             raise R2RouteError("--llm-url needs an SLM: --slm or a --pair preset")

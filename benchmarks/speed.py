@@ -1,6 +1,6 @@
 """Speed of mixed decoding, measured side by side in one run.
 
-    python benchmarks/speed.py --pair tiny --engines v1,v2 --batch 1,4,8,16
+    python benchmarks/speed.py --pair tiny --batch 1,4,8,16
     python benchmarks/speed.py --shapes 1.5b,14b --device cuda --batch 1,8,32
 
 Prints, per batch size: SLM-only, LLM-only and mixed (random routing at each --shares) tokens/s;
@@ -9,10 +9,8 @@ the ideal bound 1/(c_s/c_l + r), with r the LLM share measured in the same run (
 The ideal bound takes the LLM's KV catch-up as free, as it nearly is on a GPU. Every token must
 enter the LLM's cache before the LLM can write, so the run also measures the LLM's prefill cost
 per token c_p and prints the bound with catch-up, 1/(c_s/c_l + r + (1−r)·c_p/c_l).
-With --engines v1,v2 the first engine (routed rows wait for the LLM) and engine v2 (provisional
-routing: no row waits; rollbacks waste SLM tokens) run side by side, each with its own LLM-only and
-SLM-only baselines; v2 rows also report the SLM tokens wasted per generated token. Per request:
-p50/p99 latency and p50 time to first token.
+Mixed rows also report the SLM tokens that rollbacks wasted per generated token (provisional
+routing: no row waits for the LLM). Per request: p50/p99 latency and p50 time to first token.
 Also the memory overhead: peak memory beyond the imports ÷ weight bytes (goal ≤ 1.2).
 Methods are interleaved round-robin and the median of --repeats is reported, so drift on a shared
 machine hits all methods alike. Outputs are fixed-length (EOS ignored). One engine serves all
@@ -94,9 +92,8 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--batch", default="1", help="comma-separated batch sizes")
-    ap.add_argument("--engines", default="v2", help="comma-separated: v1 (routed rows wait), v2 (provisional routing)")
     ap.add_argument("--spec", default="", help="comma-separated draft lengths K: also speculative decoding (SLM drafts, the LLM "
-                    "checks every token, lossless) and entropy routing with verification at each share (v2 only)")
+                    "checks every token, lossless)")
     ap.add_argument("--shares", default="0.1,0.2")
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
@@ -127,12 +124,12 @@ def main() -> None:
           f"{args.new_tokens} new tokens | SLM {pair.slm.params.total / 1e6:.1f}M, LLM {pair.llm.params.total / 1e6:.1f}M params")
 
     report = {"label": label, "device": str(device), "rows": []}
-    engines = args.engines.split(",")
+    engines = ["v2"]  # the label the JSON rows keep (the first engine, whose routed rows waited, is gone)
     for batch in (int(b) for b in args.batch.split(",")):
         prompts = [pair.encode(q) for q in questions(batch)]
         gen = [GenerationConfig(max_new_tokens=args.new_tokens, ignore_eos=True, seed=i) for i in range(batch)]
         # One engine of each kind (one set of KV caches / llama.cpp contexts) serves every method, as it would a user.
-        built = {e: Engine(pair, methods[0][1], max_batch=batch, engine=e) for e in engines}
+        built = {e: Engine(pair, methods[0][1], max_batch=batch) for e in engines}
         strategies = dict(methods) | {name: make_strategy("slm") for name in verified}
         for engine in built.values():
             for strat in strategies.values():  # warm-up: kernels, allocator, caches
@@ -141,8 +138,6 @@ def main() -> None:
         for _ in range(args.repeats):  # round-robin over engines and methods: drift hits all alike
             for e, engine in built.items():
                 for name, strat in strategies.items():
-                    if name in verified and e == "v1":
-                        continue
                     g = [dataclasses.replace(x, verify="all", max_draft=verified[name]) for x in gen] if name in verified else gen
                     runs[(e, name)].append(timed(engine, strat, prompts, g, device))
         first = prompts[0] if isinstance(prompts[0], list) else prompts[0].llm

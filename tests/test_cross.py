@@ -5,8 +5,8 @@ import torch
 
 from r2route.engine import Engine, GenerationConfig
 from r2route.engine.detokenize import TokenReader
-from r2route.engine.handoff import decode, splice
-from r2route.engine.request import route_generator
+from r2route.engine.retokenize import decode, splice
+from r2route.engine.request import ROUTE_DRAW, position_generator
 from r2route.pair import PairConfig, load_pair
 from r2route.router import make_strategy
 
@@ -45,9 +45,9 @@ def reference_cross(pair, prompt, p, seed, n=N):
     Each model's own tokens are appended as written; before a model runs, the text the other model
     wrote since its last turn is spliced into its sequence (tokens of an unfinished character
     dropped). When the SLM has nothing new to read (the LLM is inside a character), the LLM goes on
-    without a routing draw. The last writer's unfinished bytes are flushed at the end.
+    without a routing draw. Each routing draw is seeded by the write's index. The last writer's
+    unfinished bytes are flushed at the end.
     """
-    rng = route_generator(seed)
     models = {"slm": pair.slm, "llm": pair.llm}
     seq = {"slm": list(prompt.slm), "llm": list(prompt.llm)}
     start = {side: len(seq[side]) for side in seq}
@@ -76,6 +76,7 @@ def reference_cross(pair, prompt, p, seed, n=N):
         else:
             last_read = list(seq["slm"])
             tok = argmax_next(pair.slm.model, seq["slm"])
+            rng = position_generator(seed, len(prompt.slm) + len(by_llm), ROUTE_DRAW)
             routed = torch.rand((), generator=rng).item() < p
         if routed:
             catch_up("llm")
@@ -153,11 +154,9 @@ def test_token_ids_prompt_is_refused_for_a_text_pair(cross):
     (1, "", False),
 ])
 def test_word_piece_boundary_rule(run, text, still_open):
-    from r2route.engine.legacy_row import Row
+    from r2route.engine.handoff import TextHandoff
 
-    row = Row.__new__(Row)
-    row.llm_run = run
-    assert row.piece_open(text, 4) is still_open
+    assert TextHandoff._piece_open(run, text, 4) is still_open
 
 
 def test_word_pieces_let_the_llm_finish_its_word(cross, prompts):

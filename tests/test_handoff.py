@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from r2route.engine.handoff import common_prefix, decode, encode, incomplete_tail, splice
+from r2route.engine.retokenize import common_prefix, decode, encode, incomplete_tail, splice
 from r2route.pair.presets import tiny_tokenizer
 
 TEXTS = [

@@ -6,8 +6,8 @@ import torch
 
 from r2route.engine import Engine, GenerationConfig
 from r2route.engine.detokenize import TokenReader
-from r2route.engine.handoff import splice
-from r2route.engine.request import route_generator
+from r2route.engine.retokenize import splice
+from r2route.engine.request import ROUTE_DRAW, position_generator
 from r2route.errors import R2RouteError
 from r2route.pair import PairConfig, load_pair
 from r2route.router import make_strategy
@@ -35,7 +35,6 @@ def piece(url, prompt):
 
 def reference_remote(pair, url, prompt, p, seed, n=N):
     """The SLM re-reads its whole sequence each step; the LLM is asked over plain HTTP for one piece."""
-    rng = route_generator(seed)
     tok = pair.slm.tokenizer
     seq, start = list(prompt.slm), len(prompt.slm)
     reader, covered, text, by_llm, last = TokenReader(tok, seq), 0, "", [], None
@@ -49,6 +48,7 @@ def reference_remote(pair, url, prompt, p, seed, n=N):
             last = list(seq)
             with torch.no_grad():
                 t = int(pair.slm.model(torch.tensor([seq])).logits[0, -1].argmax())
+            rng = position_generator(seed, start + len(by_llm), ROUTE_DRAW)  # seeded by the write's index
             routed = torch.rand((), generator=rng).item() < p
         if routed:
             got, stop = piece(url, prompt.llm + text)

@@ -51,20 +51,14 @@ TINY_SEED = 1234
 MAX_BATCH = 8
 SERVER_DRAIN_SECONDS = 30.0  # on SIGTERM the server finishes answers in flight for at most this long, then exits
 # When rows of one forward need different numbers of new tokens they are right-padded to the
-# longest; splitting them into several forwards saves padding but pays each forward's fixed cost.
-# A forward costs about a + b·(padded tokens); the runner fits a and b online from its own timings
-# and starts from this prior for a/b, in tokens. CPU: a 1.5B model reads ~7 GB of weights per call
+# longest; splitting them into several forwards saves padding but pays each forward's fixed cost
+# (transformers backend; llama.cpp takes a flat batch and pads nothing). A forward costs about
+# a + b·(padded tokens); this is a/b in tokens, a constant per device, never timed during a run (how
+# rows are grouped must not depend on the clock). CPU: a 1.5B model reads ~7 GB of weights per call
 # (≈ 20–30 tokens of compute); GPU: launches and weight reads dominate until hundreds of tokens.
 CALL_COST_TOKENS_CPU = 32.0
 CALL_COST_TOKENS_CUDA = 256.0
-# Routed rows wait for the LLM, and one LLM call then serves every waiting row: under batching an
-# LLM call costs about the same for one row as for several. Waiting for k rows costs SLM steps
-# (waiting rows idle) and saves LLM calls; with B rows, LLM share r, SLM step cost S and LLM call
-# cost L the total is ≈ S·T·(1 + (k−1)/2B) + L·r·B·T/k, least at k* = B·√(2rL/S). The session
-# measures S, L and r as it runs and waits for k* rows (or LLM_MAX_WAIT steps, to bound latency).
-LLM_WAIT_FRACTION = None  # a fixed fraction of the batch instead of k*, e.g. 0.5; 0 = never wait
-LLM_MAX_WAIT = 16
-# Engine v2's schedule (engine/schedule.py): the LLM is called once this fraction of the running rows
+# The schedule (engine/schedule.py): the LLM is called once this fraction of the running rows
 # have pending (provisional) positions, or once the oldest pending position is this many steps old.
 # Fixed per configuration, never measured during a run, so a row's tokens do not depend on timing.
 SCHEDULE_ROWS_FRACTION = 1.0  # benchmarks/schedule_sweep.py on the default pair, batch 8, CPU: best at both shares
@@ -72,8 +66,6 @@ SCHEDULE_MAX_AGE = 8  # (18-42 tok/s over the sweep; 0 = plain R2R was the slowe
 VERIFY = "none"  # R2R: the LLM checks only the tokens the router flags
 ACCEPT_MARGIN = 0.0  # nats; 0 = the SLM's token stands only where it is the LLM's own greedy token
 MAX_DRAFT = 8  # with verify all: the LLM checks at least every this many SLM tokens
-ENGINE = "auto"  # v2 where the pair shares one tokenizer, else the legacy engine (v1)
-LLM_SHARE_PRIOR = 0.15  # r before any token is seen (the paper's share)
 
 # --- llama.cpp backend ---
 # KV cache positions per batch slot. All slots share one buffer (kv_unified), sized slots × this:

@@ -8,25 +8,25 @@ from collections.abc import Iterator
 from .. import defaults
 from ..pair.pair import ModelPair
 from ..router.strategies import Strategy
-from ..errors import R2RouteError
-from .legacy_session import LegacySession
-from .request import GenerationConfig, PairPrompt, Result, TokenEvent
+from .request import GenerationConfig, PairPrompt, Result, TokenEvent, slm_length
 from .schedule import Schedule
 from .session import DecodeSession
 from .stats import BatchStats
 
-ENGINES = ("auto", "v1", "v2")
+
+def open_session(pair: ModelPair, strategy: Strategy, max_batch: int = defaults.MAX_BATCH, piece: str = defaults.HANDOFF_PIECE,
+                 prefix_cache: bool = True, schedule: Schedule | None = None, context: int | None = None) -> DecodeSession:
+    """A live batch (its own KV caches) that the caller feeds and steps: what the server keeps open.
+    ``context``: positions per slot (default: the models' window)."""
+    return DecodeSession(pair, strategy, max_batch, schedule=schedule, prefix_cache=prefix_cache, piece=piece, context=context)
 
 
-def open_session(pair: ModelPair, strategy: Strategy, max_batch: int = defaults.MAX_BATCH, engine: str = defaults.ENGINE,
-                 piece: str = defaults.HANDOFF_PIECE, prefix_cache: bool = True, schedule: Schedule | None = None):
-    """A live batch on engine v2 (provisional routing, :mod:`.session`) where the pair shares one
-    tokenizer, else on the legacy engine; ``engine`` forces one ("v1" for side-by-side benchmarks)."""
-    if engine not in ENGINES:
-        raise R2RouteError(f"unknown engine: {engine} (use {', '.join(ENGINES)})")
-    if engine == "v2" or (engine == "auto" and pair.handoff == "token"):
-        return DecodeSession(pair, strategy, max_batch, schedule=schedule, prefix_cache=prefix_cache)
-    return LegacySession(pair, strategy, max_batch, piece=piece, prefix_cache=prefix_cache)
+def context_for(prompts: list, gens: list[GenerationConfig]) -> int:
+    """Positions per slot that these requests can use (the longest prompt + its max_new_tokens),
+    rounded up so that calls of similar size reuse one session."""
+    need = max(slm_length(p) + g.max_new_tokens for p, g in zip(prompts, gens))
+    step = defaults.KV_CAPACITY_STEP
+    return (need + step - 1) // step * step
 
 
 class Engine:
@@ -37,25 +37,27 @@ class Engine:
     """
 
     def __init__(self, pair: ModelPair, strategy: Strategy, max_batch: int = defaults.MAX_BATCH, piece: str = defaults.HANDOFF_PIECE,
-                 prefix_cache: bool = True, engine: str = defaults.ENGINE, schedule: Schedule | None = None):
+                 prefix_cache: bool = True, schedule: Schedule | None = None):
         self.pair = pair
         self.prefix_cache = prefix_cache
-        self.engine = engine
         self.schedule = schedule
         self.strategy = strategy
         self.max_batch = max_batch
         self.piece = piece
-        self._session: DecodeSession | LegacySession | None = None
+        self._session: DecodeSession | None = None
 
-    def session(self) -> DecodeSession | LegacySession:
-        """A fresh live batch (its own KV caches)."""
-        return open_session(self.pair, self.strategy, self.max_batch, self.engine, self.piece, self.prefix_cache, self.schedule)
+    def session(self, context: int | None = None) -> DecodeSession:
+        """A fresh live batch (its own KV caches) of ``context`` positions per slot (default: the window)."""
+        return open_session(self.pair, self.strategy, self.max_batch, self.piece, self.prefix_cache, self.schedule, context)
 
-    def _idle_session(self) -> DecodeSession | LegacySession:
+    def _idle_session(self, context: int | None = None) -> DecodeSession:
         # KV caches and llama.cpp contexts are big; calls reuse one session (a slot's cache is
-        # reset when a request is admitted to it) with fresh statistics each time.
-        if self._session is None or self._session.busy:
-            self._session = self.session()
+        # reset when a request is admitted to it) with fresh statistics each time, and replace it
+        # only when a call needs longer slots. The old one goes first: never two sets of caches.
+        short = context is not None and self._session is not None and self._session.window < min(context, self._session.handoff.window)
+        if self._session is None or self._session.busy or short:
+            self._session = None
+            self._session = self.session(context)
         else:
             self._session.reset_stats()
         return self._session
@@ -82,7 +84,7 @@ class Engine:
         """
         gens = gen if isinstance(gen, list) else [gen] * len(prompts)
         strats = strategy if isinstance(strategy, list) else [strategy] * len(prompts)
-        sess = self._idle_session()
+        sess = self._idle_session(context_for(prompts, gens) if prompts else None)
         for i, (p, g, s) in enumerate(zip(prompts, gens, strats)):
             sess.submit(i, p, g, s)
         t0 = time.perf_counter()

@@ -17,13 +17,15 @@ from .runner import HeldTokens
 
 
 class LlamaCppRunner(HeldTokens):
-    def __init__(self, lm: LlamaCppModel, num_slots: int):
+    def __init__(self, lm: LlamaCppModel, num_slots: int, context: int):
         lc = self.lc = require_llama_cpp()
         self.lm = lm
         self.num_slots = num_slots
         self.n_batch = defaults.LLAMACPP_BATCH
         cp = lc.llama_context_default_params()
-        cp.n_ctx = lm.context_window * num_slots + 1
+        # A row ends before its slot is full (its last token is never fed), which leaves a cell for
+        # a lone token's companion (see _decode). llama.cpp rounds n_ctx up to a multiple of 256.
+        cp.n_ctx = context * num_slots
         # llama.cpp sizes its logits buffer for n_batch tokens, though only each slot's last is read:
         # 512 × 151,936 floats would be 311 MB for Qwen. A longer catch-up is split into calls.
         cp.n_batch = cp.n_ubatch = cp.n_outputs_max = self.n_batch
@@ -127,6 +129,9 @@ class LlamaCppRunner(HeldTokens):
         rc = self.lc.llama_decode(self.ctx, b)
         if pad:
             self.lc.llama_memory_seq_rm(self.mem, self.scratch, -1, -1)
+            if rc == 1:  # no free cell for the companion (every slot full): decode the token alone
+                b.n_tokens = 1
+                rc = self.lc.llama_decode(self.ctx, b)
         return rc
 
     def positions(self, seq: list[int], start: int, chunk: int | None = None):

@@ -12,16 +12,6 @@ from ..pair.prompts import PairPrompt, slm_length  # noqa: F401  (re-exported: t
 from .stats import RequestStats
 
 
-def route_generator(seed: int) -> torch.Generator:
-    """The CPU generator that random routing draws from for a request with ``seed``.
-
-    Offset from the sampling seed so routing and sampling are separate streams.
-    """
-    g = torch.Generator()
-    g.manual_seed(seed + 0x5EED)
-    return g
-
-
 SLM_DRAW, LLM_DRAW, ROUTE_DRAW, ACCEPT_DRAW = 0, 1, 2, 3  # the random streams of one position
 
 

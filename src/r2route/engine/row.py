@@ -1,11 +1,15 @@
 """One request in a decode session (engine v2): its tokens, which of them still await the LLM,
 and what has been streamed.
 
-``tokens`` holds the prompt and every generated token, including a *provisional* tail: positions
-the router flagged (``pending``) keep the SLM's token until the LLM has checked them, and the
-SLM writes on after them. Everything before the first pending position is final (``resolved``);
-only final tokens are streamed. A check that finds another token at position p replaces it and
-drops everything after p (:meth:`Row.rollback`).
+``tokens`` holds the prompt and every generated token in the SLM's vocabulary, including a
+*provisional* tail: positions the router flagged (``pending``) keep the SLM's token until the LLM
+has checked them, and the SLM writes on after them. Everything before the first pending position
+is final (``resolved``); only final tokens are streamed. A check that finds another token at
+position p replaces it and drops everything after p (:meth:`Row.rollback`).
+
+``by_llm`` has one entry per *write*: a token, or under text handoff a piece of the LLM's text.
+What the pair kind keeps beside (the LLM's own token ids of the text, say) is ``side``, owned by
+the session's handoff object (:mod:`.handoff`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ class Row:
     reader: TokenReader
     stream: TextStream
     t_submit: float
-    by_llm: list[bool] = field(default_factory=list)  # per generated token: the LLM wrote it
+    by_llm: list[bool] = field(default_factory=list)  # per write: the LLM wrote it
     pending: list[int] = field(default_factory=list)  # flagged positions the LLM has not checked, ascending
     flagged_at: int = 0  # step at which the oldest pending position was flagged
     emitted: int = 0  # tokens[:emitted] are streamed (or prompt)
@@ -36,6 +40,9 @@ class Row:
     llm_calls: int = 0  # LLM forwards that served this row
     rollbacks: int = 0
     call: bool = False  # verify all: the router flagged a token, so the LLM should check the draft now
+    llm_turn: bool = False  # the LLM writes next with no SLM proposal (text handoff: an open word, nothing new to read)
+    written: int = 0  # writes streamed so far
+    side: object = None  # the handoff's own state of this row
     q: dict = field(default_factory=dict)  # verify all with sampling: the SLM's distribution at each pending position
     t_first: float | None = None
     router_s: float = 0.0
@@ -50,8 +57,11 @@ class Row:
         return self.pending[0] if self.pending else len(self.tokens)
 
     @property
-    def generated(self) -> int:
-        return len(self.tokens) - self.n_prompt
+    def next_position(self) -> int:
+        """Where the next write goes: the index that seeds its random draws (see position_generator).
+        Under token handoff it is ``len(tokens)``; under text handoff the count of writes, since
+        re-tokenizing moves the SLM's token count, and each write must draw afresh."""
+        return self.n_prompt + len(self.by_llm)
 
     def append(self, token: int, by_llm: bool, flagged: bool, step: int) -> None:
         """A new token at the end; ``flagged`` marks it pending (the LLM checks it later)."""
@@ -65,7 +75,7 @@ class Row:
     def ends_here(self, window: int) -> bool:
         """Whether the tokens so far (provisional ones too) already end the request: the SLM must
         not write on until the LLM has resolved them."""
-        return (self.tokens[-1] in self.stop_ids and self.generated > 0) or self.generated >= self.gen.max_new_tokens \
+        return (self.tokens[-1] in self.stop_ids and len(self.by_llm) > 0) or len(self.by_llm) >= self.gen.max_new_tokens \
             or len(self.tokens) >= window
 
     def rollback(self, p: int, token: int) -> int:

@@ -9,7 +9,9 @@ positions) it serves, and the more SLM tokens a rejected position throws away. T
 - or when the oldest pending position is ``max_age`` steps old (bounds latency and waste);
 - or when a row cannot go on before its pending positions are resolved (its provisional tail
   ends the request);
-- rows whose strategy never uses the SLM (LLM only) are served every step;
+- rows whose strategy never uses the SLM (LLM only), or whose next token is the LLM's anyway (text
+  handoff: ``Row.llm_turn``), are served every step;
+- a pair that cannot keep a flagged token provisionally (text handoff) is served in the step it flags;
 - under ``verify all`` every SLM token is pending, and a row asks for the LLM when the router flags
   a token or its draft reaches ``max_draft`` tokens (the router decides *when* to check).
 When the LLM runs, it serves every row with pending positions: a row that rides along early only
@@ -39,12 +41,14 @@ class Schedule:
         if not 0.0 < self.rows_fraction <= 1.0:
             raise R2RouteError(f"the schedule's rows fraction must be in (0, 1], got {self.rows_fraction}")
 
-    def due(self, rows: dict[int, Row], step: int, window: int) -> list[int]:
-        """The slots the LLM serves this step."""
-        every_step = [s for s, r in rows.items() if not r.strategy.needs_slm]
-        waiting = [s for s, r in rows.items() if r.pending and r.strategy.needs_slm]
+    def due(self, rows: dict[int, Row], step: int, window: int, provisional: bool = True) -> list[int]:
+        """The slots the LLM serves this step (``provisional``: whether flagged tokens may wait)."""
+        every_step = [s for s, r in rows.items() if not r.strategy.needs_slm or r.llm_turn]
+        waiting = [s for s, r in rows.items() if r.pending and s not in every_step]
         if not waiting:
             return sorted(every_step)
+        if not provisional:
+            return sorted(every_step + waiting)
         routed = [s for s in waiting if rows[s].gen.verify == "none"]
         need = max(1, math.ceil(self.rows_fraction * len(rows)))
         due = any(rows[s].ready(window) for s in waiting if rows[s].gen.verify == "all") or any(rows[s].ends_here(window) for s in waiting)

@@ -1,4 +1,4 @@
-"""Mixed decoding (engine v2): the SLM writes every token, the LLM checks the ones a router flags.
+"""Mixed decoding: the SLM writes every token, the LLM checks the ones a router flags.
 
 One :class:`DecodeSession` holds up to ``max_batch`` rows in slots. Each :meth:`step`, top to bottom:
 
@@ -14,16 +14,18 @@ One :class:`DecodeSession` holds up to ``max_batch`` rows in slots. Each :meth:`
    token replaces the SLM's and the row **rolls back** to p: both KV caches are truncated to p and
    the SLM's later tokens are dropped. The LLM's prediction at p depends only on ``tokens[:p]``,
    which is final when p is checked, so the text is token for token what routing each flagged
-   token to the LLM at once gives;
-5. **emit** the tokens that became final (up to the first pending position) and finish rows.
+   token to the LLM at once gives. Under ``verify all`` every token since the last call is checked
+   this way (speculative decoding, with the router deciding when);
+5. **emit** the writes that became final (up to the first pending position) and finish rows.
 
 Rows never idle waiting for the LLM, so batching keeps the SLM busy; what provisional routing
 costs is the SLM tokens a rollback throws away (``BatchStats.wasted_slm_tokens``). Random draws
 (sampling, random routing) are seeded by position, so rolling back and writing a position again
 draws the same number.
 
-This engine serves pairs that share one tokenizer (token handoff); pairs across tokenizers and a
-remote LLM still run on :mod:`.legacy_session`.
+How the LLM reads a row and how its writes get in differs by pair kind, and lives in one small
+object (:mod:`.handoff`): one vocabulary (the check above), two tokenizers (text handed over and
+re-tokenized; the LLM writes in a flagged token's place in the same step), or an LLM behind a server.
 """
 
 from __future__ import annotations
@@ -36,38 +38,40 @@ import torch
 from .. import defaults
 from ..errors import R2RouteError
 from ..pair.pair import ModelPair
-from ..router.strategies import Strategy
+from ..router.strategies import StepView, Strategy
 from .detokenize import TextStream, TokenReader
-from .handoff import common_prefix
-from .request import ACCEPT_DRAW, LLM_DRAW, ROUTE_DRAW, SLM_DRAW, GenerationConfig, PairPrompt, Result, TokenEvent, position_generator
+from .handoff import make_handoff
+from .request import ROUTE_DRAW, SLM_DRAW, GenerationConfig, PairPrompt, Result, TokenEvent, position_generator
+from .retokenize import common_prefix
 from .row import Row
 from .runners import make_runner
 from .sampling import distribution, pick_token
 from .schedule import Schedule
-from .verify import accept_greedy, accept_sampled
-from .slots import SlotQueue
 from .stats import BatchStats, RequestStats, Timer
+from .threads import single_thread
 
 
-class DecodeSession(SlotQueue):
+class DecodeSession:
     """A live batch of requests decoded together; the server keeps one open and feeds it."""
 
     def __init__(self, pair: ModelPair, strategy: Strategy, max_batch: int = defaults.MAX_BATCH,
-                 schedule: Schedule | None = None, prefix_cache: bool = True):
+                 schedule: Schedule | None = None, prefix_cache: bool = True, piece: str = defaults.HANDOFF_PIECE,
+                 context: int | None = None):
         if max_batch < 1:
             raise R2RouteError(f"max batch must be ≥ 1, got {max_batch}")
-        if pair.handoff != "token":
-            raise R2RouteError("engine v2 needs a pair that shares one tokenizer; this pair runs on the legacy engine")
         self.pair, self.strategy, self.max_batch = pair, strategy, max_batch
         self.schedule = schedule or Schedule()
-        # A reused prefix is exact in theory, not in floating point (its KV came from a forward of
-        # another shape): evaluations turn it off, the server keeps it.
+        self.handoff = make_handoff(pair, piece)
+        # A reused prefix is exact in theory, not in floating point on every backend (its KV came
+        # from a forward of another shape): evaluations turn it off, the server keeps it.
         self.prefix_cache = prefix_cache
         self.device = pair.device
-        self.slm, self.llm = make_runner(pair.slm, max_batch), make_runner(pair.llm, max_batch)
-        self.window = pair.context_window
+        # Positions one slot holds: the models' window, or less where the caller knows its requests
+        # need less (prompt + max_new_tokens: Engine.generate), since llama.cpp allocates them up front.
+        self.window = min(self.handoff.window, context or self.handoff.window)
+        self.slm = make_runner(pair.slm, max_batch, context=self.window)
+        self.llm = None if pair.llm_is_remote else make_runner(pair.llm, max_batch, context=self.window)
         self.embed = pair.slm.embed
-        self.vocab = min(pair.slm.vocab_size, pair.llm.vocab_size)  # the LLM's rows past it are padding
         self.free = list(range(max_batch))
         self.queue: deque[Row] = deque()
         self.rows: dict[int, Row] = {}  # slot → row
@@ -81,12 +85,14 @@ class DecodeSession(SlotQueue):
         self._router_timer = Timer(self.device)
         self.finished.clear()
         for r in (self.slm, self.llm):
-            r.calls = r.tokens_fed = 0
+            if r is not None:
+                r.calls = r.tokens_fed = 0
 
     # --- requests in and out ---
     def submit(self, rid, prompt: list[int] | PairPrompt, gen: GenerationConfig, strategy: Strategy | None = None) -> None:
-        """Queue a request (token ids); it joins the batch at the next step with a free slot.
-        ``strategy`` overrides the session's routing for this request alone."""
+        """Queue a request (token ids, or a :class:`PairPrompt` where the models read it apart); it
+        joins the batch at the next step with a free slot. ``strategy`` overrides the session's
+        routing for this request alone."""
         gen.validate()
         ids = list(prompt.slm if isinstance(prompt, PairPrompt) else prompt)
         if not ids:
@@ -94,10 +100,28 @@ class DecodeSession(SlotQueue):
         if len(ids) >= self.window:
             raise R2RouteError(f"prompt is {len(ids)} tokens; the context window is {self.window}")
         eos = frozenset() if gen.ignore_eos else frozenset(self.pair.eos_token_ids("slm"))
-        self.queue.append(Row(rid=rid, gen=gen, strategy=strategy or self.strategy, tokens=ids, n_prompt=len(ids),
-                              stop_ids=eos | frozenset(gen.stop_token_ids), reader=TokenReader(self.pair.tokenizer, ids),
-                              stream=TextStream(gen.stop), t_submit=time.perf_counter()))
+        row = Row(rid=rid, gen=gen, strategy=strategy or self.strategy, tokens=ids, n_prompt=len(ids),
+                  stop_ids=eos | frozenset(gen.stop_token_ids), reader=TokenReader(self.pair.tokenizer, ids),
+                  stream=TextStream(gen.stop), t_submit=time.perf_counter())
+        self.handoff.start(row, prompt)
+        self.queue.append(row)
         self.stats.requests += 1
+
+    def cancel(self, rid) -> bool:
+        """Drop a request (a client went away). True if it was still queued or running."""
+        for row in list(self.queue):
+            if row.rid == rid:
+                self.queue.remove(row)
+                return True
+        for slot, row in list(self.rows.items()):
+            if row.rid == rid:
+                self._release(slot)
+                return True
+        return False
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.rows or self.queue)
 
     # --- one decoding step ---
     def step(self) -> list[TokenEvent]:
@@ -106,18 +130,19 @@ class DecodeSession(SlotQueue):
         self._admit()
         if not self.rows:
             return []
-        writers = [s for s in sorted(self.rows) if self.rows[s].strategy.needs_slm and not self.rows[s].ends_here(self.window)]
+        writers = [s for s, r in sorted(self.rows.items()) if r.strategy.needs_slm and not r.llm_turn and not r.ends_here(self.window)]
         if writers:
             self._propose(writers)
-        due = self.schedule.due(self.rows, self.stats.steps, self.window)
+        due = self.schedule.due(self.rows, self.stats.steps, self.window, self.handoff.provisional)
         if due:
-            self._check(due)
+            self.handoff.check(self, due)
         events = self._emit()
         self.stats.steps += 1
         self.stats.seconds += time.perf_counter() - t0
         self.stats.router_seconds = self._router_timer.seconds
         self.stats.slm_calls, self.stats.slm_tokens_fed = self.slm.calls, self.slm.tokens_fed
-        self.stats.llm_calls, self.stats.llm_tokens_fed = self.llm.calls, self.llm.tokens_fed
+        if self.llm is not None:  # a remote LLM's calls are counted as they are made
+            self.stats.llm_calls, self.stats.llm_tokens_fed = self.llm.calls, self.llm.tokens_fed
         return events
 
     def _admit(self) -> None:
@@ -125,12 +150,12 @@ class DecodeSession(SlotQueue):
             row = self.queue.popleft()
             # The slot whose caches hold the longest prefix of this prompt keeps it, each side its
             # own (never the last prompt token: its output is the first prediction).
-            runners = (self.slm, self.llm)
-            keep = [[common_prefix(r.held[s], row.tokens) if self.prefix_cache else 0 for r in runners] for s in self.free]
+            caches = [(self.slm, row.tokens)] + ([(self.llm, self.handoff.llm_ids(row))] if self.llm is not None else [])
+            keep = [[common_prefix(r.held[s], ids) if self.prefix_cache else 0 for r, ids in caches] for s in self.free]
             best = max(range(len(self.free)), key=lambda i: (sum(keep[i]), -self.free[i]))
             row.slot = self.free.pop(best)
-            for runner, kept in zip(runners, keep[best]):
-                runner.truncate(row.slot, min(kept, row.n_prompt - 1))
+            for (runner, ids), kept in zip(caches, keep[best]):
+                runner.truncate(row.slot, min(kept, len(ids) - 1))
             self.rows[row.slot] = row
 
     def _release(self, slot: int) -> None:
@@ -141,95 +166,76 @@ class DecodeSession(SlotQueue):
     def _propose(self, slots: list[int]) -> None:
         rows = [self.rows[s] for s in slots]
         hidden, logits = self.slm.catch_up(slots, [r.tokens for r in rows])
-        positions = [len(r.tokens) for r in rows]
-        tokens = self._pick(logits[:, : self.vocab], rows, positions, SLM_DRAW)  # never a padding row the LLM lacks
+        logits = logits[:, : self.handoff.vocab]  # under token handoff, never an id the LLM lacks
+        positions = [r.next_position for r in rows]
+        tokens = self.pick(logits, rows, positions, SLM_DRAW)
         flags = self._decide(rows, hidden, logits, tokens, [position_generator(r.gen.seed, p, ROUTE_DRAW) for r, p in zip(rows, positions)])
         for i, (r, t, flagged) in enumerate(zip(rows, tokens, flags)):
-            if r.gen.verify == "none":  # R2R: a flagged token is the LLM's to write
-                r.append(t, by_llm=flagged, flagged=flagged, step=self.stats.steps)
-                continue
-            if r.gen.temperature > 0:  # the speculative rule needs the distribution the SLM drew from
-                r.q[positions[i]] = distribution(logits[i, : self.vocab], r.gen.temperature, r.gen.top_p)
-            r.append(t, by_llm=False, flagged=True, step=self.stats.steps)  # verify all: every token is checked
-            r.call = r.call or flagged
+            # verify all with sampling: the speculative rule needs the distribution the SLM drew from
+            q = distribution(logits[i], r.gen.temperature, r.gen.top_p) if r.gen.verify == "all" and r.gen.temperature > 0 else None
+            self.handoff.propose(self, r, t, flagged, q)
 
-    def _check(self, slots: list[int]) -> None:
-        rows = [self.rows[s] for s in slots]
-        # The LLM's output at p - 1 is its token for p: feed up to the last position checked, and
-        # under verify all (or for an LLM-only row) through the end, for the token after the draft.
-        outputs = [[p - 1 for p in r.pending] + ([len(r.tokens) - 1] if self._writes_next(r) else []) for r in rows]
-        _, logits = self.llm.forward(slots, [r.tokens for r in rows], [o[-1] + 1 for o in outputs], outputs)
-        logits = logits[:, : self.vocab]
-        k = 0
-        for slot, r, outs in zip(slots, rows, outputs):
-            mine, k = logits[k : k + len(outs)], k + len(outs)
-            r.llm_calls += 1
-            for p, row_logits in zip([o + 1 for o in outs], mine):
-                if p == len(r.tokens):  # the draft stood (or there was none): the LLM writes the next token
-                    r.append(self._pick(row_logits[None], [r], [p], LLM_DRAW)[0], by_llm=True, flagged=False, step=self.stats.steps)
-                    break
-                ok, token = self._judge(r, p, row_logits)
-                if not ok:
-                    dropped = r.rollback(p, token)
-                    self.stats.rollbacks += dropped > 0  # a replaced last token is no rollback: nothing was built on it
-                    self.stats.wasted_slm_tokens += dropped
-                    self.slm.truncate(slot, p)
-                    self.llm.truncate(slot, p)
-                    break
-            r.checked()
+    def _decide(self, rows: list, hidden: torch.Tensor, logits: torch.Tensor, tokens: list[int], rngs: list[torch.Generator]) -> list[bool]:
+        """Ask each row's strategy whether its token goes to the LLM; rows sharing a strategy are
+        decided in one call (``rngs``: one routing generator per row). Charges the router's time
+        to the rows."""
+        before = self._router_timer.seconds
+        routed = [False] * len(rows)
+        with self._router_timer, single_thread(self.device.type == "cpu"):
+            token_t = torch.tensor(tokens, device=self.device)
+            groups: dict[int, list[int]] = {}
+            for i, r in enumerate(rows):
+                groups.setdefault(id(r.strategy), []).append(i)
+            for idx in groups.values():
+                if len(idx) == len(rows):
+                    view = StepView(logits, hidden, token_t, self.embed, rngs)
+                else:
+                    sel = torch.tensor(idx, device=self.device)
+                    view = StepView(logits[sel], hidden[sel], token_t[sel], self.embed, [rngs[i] for i in idx])
+                for i, decision in zip(idx, rows[idx[0]].strategy.decide(view)):
+                    routed[i] = bool(decision)
+        share = (self._router_timer.seconds - before) / len(rows)
+        for r in rows:
+            r.router_s += share
+        return routed
 
-    @staticmethod
-    def _writes_next(r: Row) -> bool:
-        return not r.strategy.needs_slm or r.gen.verify == "all"
-
-    def _judge(self, r: Row, p: int, llm_logits: torch.Tensor) -> tuple[bool, int]:
-        """Whether the SLM's token at ``p`` stands, and the token the LLM puts there."""
-        if r.gen.verify == "none":  # R2R: the LLM writes every flagged token; an equal one changes nothing
-            t = self._pick(llm_logits[None], [r], [p], LLM_DRAW)[0]
-            return t == r.tokens[p], t
-        if r.gen.temperature <= 0:
-            return accept_greedy(llm_logits, r.tokens[p], r.gen.accept_margin)
-        return accept_sampled(distribution(llm_logits, r.gen.temperature, r.gen.top_p), r.q[p], r.tokens[p],
-                              position_generator(r.gen.seed, p, ACCEPT_DRAW, llm_logits.device))
-
-    def _pick(self, logits: torch.Tensor, rows: list[Row], positions: list[int], stream: int) -> list[int]:
+    def pick(self, logits: torch.Tensor, rows: list[Row], positions: list[int], stream: int) -> list[int]:
+        """Each row's token from its logits: greedy, or sampled with a draw seeded by position."""
         if all(r.gen.temperature <= 0 for r in rows):
             return torch.argmax(logits, dim=-1).tolist()
         return [pick_token(logits[i], r.gen.temperature, r.gen.top_p, position_generator(r.gen.seed, p, stream, logits.device))
                 for i, (r, p) in enumerate(zip(rows, positions))]
 
     def _emit(self) -> list[TokenEvent]:
-        """Stream every token that became final; finish the rows that ended."""
+        """Stream every write that became final; finish the rows that ended."""
         events = []
         now = time.perf_counter()
         for slot in sorted(self.rows):
             r = self.rows[slot]
-            while r.emitted < r.resolved:
-                tok, by = r.tokens[r.emitted], r.by_llm[r.emitted - r.n_prompt]
-                r.emitted += 1
+            for w in self.handoff.final(r):
+                r.written += 1
                 r.t_first = r.t_first or now
-                text = r.stream.add(r.reader.add(tok))
+                text = r.stream.add(w.text)
                 self.stats.tokens += 1
-                self.stats.llm_tokens += int(by)
+                self.stats.llm_tokens += int(w.by_llm)
                 reason = None
-                if tok in r.stop_ids or r.stream.stopped:
+                if w.ends or r.stream.stopped:
                     reason = "stop"
-                elif r.emitted - r.n_prompt >= r.gen.max_new_tokens or r.emitted >= self.window:
+                elif r.written >= r.gen.max_new_tokens or self.handoff.full(r):
                     reason = "length"
                 if reason is None:
-                    events.append(TokenEvent(r.rid, tok, by, text))
+                    events.append(TokenEvent(r.rid, w.token, w.by_llm, text))
                     continue
-                del r.tokens[r.emitted :], r.by_llm[r.emitted - r.n_prompt :]
-                text += r.stream.finish(r.reader.flush())
+                text += r.stream.finish(self.handoff.close(r))
                 self._release(slot)
                 self.finished[r.rid] = self._result(r, reason, now)
-                events.append(TokenEvent(r.rid, tok, by, text, done=True, finish_reason=reason))
+                events.append(TokenEvent(r.rid, w.token, w.by_llm, text, done=True, finish_reason=reason))
                 break
         return events
 
     def _result(self, row: Row, reason: str, now: float) -> Result:
         stats = RequestStats(
-            tokens=row.generated, llm_tokens=sum(row.by_llm), prompt_tokens=row.n_prompt, seconds=now - row.t_submit,
+            tokens=len(row.by_llm), llm_tokens=sum(row.by_llm), prompt_tokens=row.n_prompt, seconds=now - row.t_submit,
             ttft=(row.t_first or now) - row.t_submit, router_seconds=row.router_s, slm_params=self.pair.slm.params.total,
             llm_params=self.pair.llm_params, wasted_slm_tokens=row.wasted, llm_calls=row.llm_calls, rollbacks=row.rollbacks,
         )

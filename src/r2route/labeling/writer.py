@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import defaults
-from ..engine.handoff import common_prefix
+from ..engine.retokenize import common_prefix
 from ..engine.runners import make_runner
 from ..errors import R2RouteError
 

@@ -1,5 +1,5 @@
 """Tokenizer identity: R2R's exact token handoff needs both models to share one vocabulary;
-otherwise the pair hands text over (see engine.handoff)."""
+otherwise the pair hands text over (see engine.handoff and engine.retokenize)."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import resource
 import statistics
@@ -40,12 +41,20 @@ DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "gsm8k" 
 FALLBACK = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether?"
 
 
-def rss_bytes() -> int:
+def status_bytes(field: str = "VmRSS") -> int:
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def reset_peak_rss() -> None:
+    """Start VmHWM (peak RSS) afresh, so each batch size reports its own peak (Linux)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
 
 
 def questions(n: int) -> list[str]:
@@ -103,7 +112,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    base_rss = rss_bytes()
+    base_rss = status_bytes()
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
     if args.shapes:
@@ -129,6 +138,9 @@ def main() -> None:
         prompts = [pair.encode(q) for q in questions(batch)]
         gen = [GenerationConfig(max_new_tokens=args.new_tokens, ignore_eos=True, seed=i) for i in range(batch)]
         # One engine of each kind (one set of KV caches / llama.cpp contexts) serves every method, as it would a user.
+        built = {}
+        gc.collect()  # the last batch size's engine and its caches are gone before this one's peak is read
+        reset_peak_rss()
         built = {e: Engine(pair, methods[0][1], max_batch=batch) for e in engines}
         strategies = dict(methods) | {name: make_strategy("slm") for name in verified}
         for engine in built.values():
@@ -174,6 +186,10 @@ def main() -> None:
                 print(line)
                 report["rows"].append(row)
             print(f"  {e}: c_s/c_l = {cs_cl:.3f}   c_p/c_l = {cp_cl:.3f} (LLM prefill ÷ decode cost per token)")
+            if device.type == "cpu":  # caches sized to these requests (prompt + new tokens per slot)
+                mem = (status_bytes("VmHWM") - base_rss) / weights
+                print(f"  peak RSS beyond imports ÷ weights at batch {batch} = {mem:.3f} (goal ≤ 1.2)")
+                report.setdefault("mem_ratio_by_batch", {})[batch] = mem
             report.setdefault("cs_cl", {}).setdefault(e, {})[batch] = cs_cl
             report.setdefault("cp_cl", {}).setdefault(e, {})[batch] = cp_cl
 

@@ -104,13 +104,13 @@ def f16_pair(ggufs):
 
 def test_a_rows_logits_are_bitwise_the_same_alone_and_in_any_batch(f16_pair):
     """llama.cpp sums differently for a lone query token and for ≥ 64 of them, and its plain
-    attention depends on where the other rows' cells lie; the runner avoids all three, so a row's
-    logits do not depend on its batch-mates, the length of their prompts or the order they came in."""
+    attention depends on where the other rows' cells lie; an invariant runner avoids all three, so a
+    row's logits do not depend on its batch-mates, the length of their prompts or the order they came in."""
     long_prompt = list(range(3, 120))  # > one llama.cpp call: the chunks fall differently beside other rows
     others = [list(range(200, 290)), [7, 8, 9], list(range(400, 470))]
 
     def decode(seqs, steps=12):
-        runner = make_runner(f16_pair.slm, len(seqs))
+        runner = make_runner(f16_pair.slm, len(seqs), invariant=True)
         seqs = [list(s) for s in seqs]
         out = []
         for _ in range(steps):
@@ -129,7 +129,32 @@ def test_a_rows_logits_are_bitwise_the_same_alone_and_in_any_batch(f16_pair):
 def test_mixed_decoding_on_llamacpp_is_independent_of_batch_mates(f16_pair, prompts):
     strat = make_strategy("random", llm_share=0.3)
     cfg = GenerationConfig(max_new_tokens=N, ignore_eos=True, seed=6)
-    together, _ = Engine(f16_pair, strat, max_batch=4).generate(prompts[:4], cfg)
+    together, _ = Engine(f16_pair, strat, max_batch=4, invariant=True).generate(prompts[:4], cfg)
     for p, r in zip(prompts[:4], together):
-        alone, _ = Engine(f16_pair, strat, max_batch=1).generate([p], cfg)
+        alone, _ = Engine(f16_pair, strat, max_batch=1, invariant=True).generate([p], cfg)
         assert alone[0].token_ids == r.token_ids and alone[0].by_llm == r.by_llm
+
+
+def test_eval_on_llamacpp_reruns_to_the_same_rows(f16_pair, tmp_path):
+    """`eval` on llama.cpp (its own settings): a rerun into a fresh directory repeats every row's
+    completion, grade and LLM tokens, and query rows sent wholly to the SLM repeat the SLM rows
+    though their batch-mates went to the LLM."""
+    import json
+
+    from r2route.evaluation import EvalConfig, Evaluation
+    from r2route.evaluation.tasks import load_task
+
+    from .conftest import QUESTIONS
+
+    data = tmp_path / "qa.jsonl"
+    data.write_text("".join(json.dumps({"q": f"{q} ({i})", "a": str(i)}) + "\n" for i in range(4) for q in QUESTIONS[:3]))
+    task = load_task(str(data), limit=8, calibration_size=4, prompt_field="q", answer_field="a", grader="exact")
+    cfg = EvalConfig(methods=("slm", "random", "query"), shares=(0.5,), max_new_tokens=16, batch=3)
+    keep = ("method", "share", "id", "completion", "correct", "llm_tokens")
+    runs = [[{k: r[k] for k in keep if k in r} for r in Evaluation(f16_pair, task, cfg, tmp_path / f"run{i}", None, progress=False).run()]
+            for i in range(2)]
+    assert runs[0] == runs[1]
+    slm = {r["id"]: r["completion"] for r in runs[0] if r["method"] == "slm"}
+    to_slm = [r for r in runs[0] if r["method"] == "query" and r["llm_tokens"] == 0]
+    assert 0 < len(to_slm) < 8
+    assert all(r["completion"] == slm[r["id"]] for r in to_slm)

@@ -71,12 +71,16 @@ MAX_DRAFT = 8  # with verify all: the LLM checks at least every this many SLM to
 # KV cache positions per batch slot. All slots share one buffer (kv_unified), sized slots × this:
 # 2,048 positions of Qwen2.5-1.5B's f16 cache are ~57 MB per slot.
 LLAMACPP_CTX_PER_SLOT = 2048
-# Tokens per llama_decode call (a longer catch-up is split). It sizes llama.cpp's scratch and
-# logits buffers (32 × 151,936 floats = 19 MB per context). Below 64 on purpose: from 64 query
-# tokens on, llama.cpp's CPU flash attention takes a tiled path with other sums, so a row's logits
-# would depend on how many tokens of other rows shared its call (GGML_FA_TILE_Q in the pinned
-# llama-cpp-python 0.3.36; tests/test_llamacpp.py pins bitwise equality alone and in a batch).
-LLAMACPP_BATCH = 32
+# Tokens per llama_decode call (a longer catch-up is split). It sizes llama.cpp's scratch buffers.
+LLAMACPP_BATCH = 64
+# Batch-invariant decoding (what `eval` uses): a row's logits bitwise the same alone and beside any
+# batch-mates. llama.cpp's CPU flash attention sums differently from 64 query tokens in one call on
+# (a tiled path: GGML_FA_TILE_Q in the pinned llama-cpp-python 0.3.36) and for a lone query token
+# (the cache split across threads), so calls stay under 64 tokens and a lone token gets a
+# companion. The price on 2 cores: decoding one row alone runs at ~0.6× (8.1-8.6 against 14.1-14.6
+# tok/s for Qwen2.5-1.5B) and prefill at ~0.87× (31 against 34 tok/s); generate and serve do not pay it.
+LLAMACPP_INVARIANT_BATCH = 32
+EVAL_BATCH_INVARIANT = True
 LLAMACPP_KV_TYPE = "f16"  # f32 doubles the cache but matches transformers to ~1e-5 (the tests use it)
 
 # --- text handoff ---

@@ -15,10 +15,13 @@ from .stats import BatchStats
 
 
 def open_session(pair: ModelPair, strategy: Strategy, max_batch: int = defaults.MAX_BATCH, piece: str = defaults.HANDOFF_PIECE,
-                 prefix_cache: bool = True, schedule: Schedule | None = None, context: int | None = None) -> DecodeSession:
+                 prefix_cache: bool = True, schedule: Schedule | None = None, context: int | None = None,
+                 invariant: bool = False) -> DecodeSession:
     """A live batch (its own KV caches) that the caller feeds and steps: what the server keeps open.
-    ``context``: positions per slot (default: the models' window)."""
-    return DecodeSession(pair, strategy, max_batch, schedule=schedule, prefix_cache=prefix_cache, piece=piece, context=context)
+    ``context``: positions per slot (default: the models' window); ``invariant``: a row's tokens do
+    not depend on its batch-mates on llama.cpp either (bitwise; slower, see defaults)."""
+    return DecodeSession(pair, strategy, max_batch, schedule=schedule, prefix_cache=prefix_cache, piece=piece, context=context,
+                         invariant=invariant)
 
 
 def context_for(prompts: list, gens: list[GenerationConfig]) -> int:
@@ -37,8 +40,9 @@ class Engine:
     """
 
     def __init__(self, pair: ModelPair, strategy: Strategy, max_batch: int = defaults.MAX_BATCH, piece: str = defaults.HANDOFF_PIECE,
-                 prefix_cache: bool = True, schedule: Schedule | None = None):
+                 prefix_cache: bool = True, schedule: Schedule | None = None, invariant: bool = False):
         self.pair = pair
+        self.invariant = invariant
         self.prefix_cache = prefix_cache
         self.schedule = schedule
         self.strategy = strategy
@@ -48,7 +52,8 @@ class Engine:
 
     def session(self, context: int | None = None) -> DecodeSession:
         """A fresh live batch (its own KV caches) of ``context`` positions per slot (default: the window)."""
-        return open_session(self.pair, self.strategy, self.max_batch, self.piece, self.prefix_cache, self.schedule, context)
+        return open_session(self.pair, self.strategy, self.max_batch, self.piece, self.prefix_cache, self.schedule, context,
+                            self.invariant)
 
     def _idle_session(self, context: int | None = None) -> DecodeSession:
         # KV caches and llama.cpp contexts are big; calls reuse one session (a slot's cache is

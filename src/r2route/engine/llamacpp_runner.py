@@ -17,11 +17,13 @@ from .runner import HeldTokens
 
 
 class LlamaCppRunner(HeldTokens):
-    def __init__(self, lm: LlamaCppModel, num_slots: int, context: int):
+    def __init__(self, lm: LlamaCppModel, num_slots: int, context: int, invariant: bool = False):
         lc = self.lc = require_llama_cpp()
         self.lm = lm
         self.num_slots = num_slots
-        self.n_batch = defaults.LLAMACPP_BATCH
+        # invariant: a row's logits do not depend on its batch-mates, bitwise (see _decode)
+        self.invariant = invariant
+        self.n_batch = defaults.LLAMACPP_INVARIANT_BATCH if invariant else defaults.LLAMACPP_BATCH
         cp = lc.llama_context_default_params()
         # A row ends before its slot is full (its last token is never fed), which leaves a cell for
         # a lone token's companion (see _decode). llama.cpp rounds n_ctx up to a multiple of 256.
@@ -116,12 +118,12 @@ class LlamaCppRunner(HeldTokens):
         return torch.from_numpy(hidden), torch.from_numpy(logits)
 
     def _decode(self, b) -> int:
-        """One llama_decode, never of a single token. llama.cpp's CPU attention takes another code
-        path for a lone query token (the cache split across threads, partial sums merged), so a
-        row decoded alone would get other floating-point sums than the same row beside others: a
-        lone token gets a throw-away companion in the scratch sequence, removed after the call.
-        (The tiled path for ≥ 64 query tokens is never taken: calls are shorter, see LLAMACPP_BATCH.)"""
-        pad = b.n_tokens == 1
+        """One llama_decode; batch-invariant, never of a single token. llama.cpp's CPU attention takes
+        another code path for a lone query token (the cache split across threads, partial sums
+        merged), so a row decoded alone would get other floating-point sums than the same row beside
+        others: a lone token gets a throw-away companion in the scratch sequence, removed after the
+        call. (The tiled path for ≥ 64 query tokens is never taken: see LLAMACPP_INVARIANT_BATCH.)"""
+        pad = self.invariant and b.n_tokens == 1
         if pad:
             b.token[1], b.pos[1], b.n_seq_id[1], b.logits[1] = b.token[0], 0, 1, False
             b.seq_id[1][0] = self.scratch

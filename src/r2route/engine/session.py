@@ -56,7 +56,7 @@ class DecodeSession:
 
     def __init__(self, pair: ModelPair, strategy: Strategy, max_batch: int = defaults.MAX_BATCH,
                  schedule: Schedule | None = None, prefix_cache: bool = True, piece: str = defaults.HANDOFF_PIECE,
-                 context: int | None = None):
+                 context: int | None = None, invariant: bool = False):
         if max_batch < 1:
             raise R2RouteError(f"max batch must be ≥ 1, got {max_batch}")
         self.pair, self.strategy, self.max_batch = pair, strategy, max_batch
@@ -69,8 +69,9 @@ class DecodeSession:
         # Positions one slot holds: the models' window, or less where the caller knows its requests
         # need less (prompt + max_new_tokens: Engine.generate), since llama.cpp allocates them up front.
         self.window = min(self.handoff.window, context or self.handoff.window)
-        self.slm = make_runner(pair.slm, max_batch, context=self.window)
-        self.llm = None if pair.llm_is_remote else make_runner(pair.llm, max_batch, context=self.window)
+        # invariant: llama.cpp's sums of a row do not depend on its batch-mates (eval; it costs speed)
+        self.slm = make_runner(pair.slm, max_batch, context=self.window, invariant=invariant)
+        self.llm = None if pair.llm_is_remote else make_runner(pair.llm, max_batch, context=self.window, invariant=invariant)
         self.embed = pair.slm.embed
         self.free = list(range(max_batch))
         self.queue: deque[Row] = deque()

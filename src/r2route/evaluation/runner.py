@@ -123,7 +123,9 @@ class Evaluation:
         self.pair, self.task, self.cfg, self.out, self.router = pair, task, cfg, Path(out), router
         self.progress = progress
         # No prefix reuse across requests: a row's tokens must not depend on what ran before it.
-        self.engine = Engine(pair, SLMOnly(), max_batch=cfg.batch, prefix_cache=False)
+        # No cross-request prefix reuse and batch-invariant sums: a row's tokens depend only on its
+        # prompt and settings, never on its batch-mates or the methods run before it.
+        self.engine = Engine(pair, SLMOnly(), max_batch=cfg.batch, prefix_cache=False, invariant=defaults.EVAL_BATCH_INVARIANT)
         self.grader = make_grader(task.grader)
         self.gen = GenerationConfig(max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
         settings = {

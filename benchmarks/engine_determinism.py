@@ -1,9 +1,10 @@
 """Does a row's SLM-only decoding depend on anything but its prompt? On the default pair (llama.cpp).
 
-    python benchmarks/engine_determinism.py [--records 16] [--tokens 128] [--batch 4] [--prefix-cache]
+    python benchmarks/engine_determinism.py [--records 16] [--tokens 128] [--batch 4] [--prefix-cache] [--fast]
 
 Decodes the first --records GSM8K test prompts in batches of --batch (greedy, SLM only, as `eval`
-runs them: prefix cache off unless --prefix-cache) and prints, per repeat, how many completions
+runs them: prefix cache off unless --prefix-cache, batch-invariant llama.cpp sums unless --fast,
+the setting of generate and serve) and prints, per repeat, how many completions
 equal the first run's: the same batches again in the same engine, after other batches, in a fresh
 engine, one prompt at a time, and in batches where half the rows are LLM-only (the query-level
 router's waves: the SLM then runs on fewer rows). With --json, one line per comparison.
@@ -24,6 +25,7 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--prefix-cache", action="store_true")
+    ap.add_argument("--fast", action="store_true", help="llama.cpp without batch-invariant sums (generate/serve's setting)")
     ap.add_argument("--json", dest="json_out")
     args = ap.parse_args()
     pair = load_pair(PairConfig(pair="default"))
@@ -33,7 +35,7 @@ def main() -> None:
     B = args.batch
 
     def engine():
-        return Engine(pair, SLMOnly(), max_batch=B, prefix_cache=args.prefix_cache)
+        return Engine(pair, SLMOnly(), max_batch=B, prefix_cache=args.prefix_cache, invariant=not args.fast)
 
     def batched(eng, strategies=None):
         out = []
@@ -65,7 +67,7 @@ def main() -> None:
         pairs = [(a, b) for a, b in zip(first, texts) if b is not None]
         same = sum(a == b for a, b in pairs)
         print(f"{name:>36}: same as the first run {same}/{len(pairs)}")
-        lines.append({"comparison": name, "same": same, "of": len(pairs), "prefix_cache": args.prefix_cache, "batch": B,
+        lines.append({"comparison": name, "same": same, "of": len(pairs), "prefix_cache": args.prefix_cache, "invariant": not args.fast, "batch": B,
                       "tokens": args.tokens})
     del other
     if args.json_out:

@@ -158,3 +158,28 @@ def test_eval_on_llamacpp_reruns_to_the_same_rows(f16_pair, tmp_path):
     to_slm = [r for r in runs[0] if r["method"] == "query" and r["llm_tokens"] == 0]
     assert 0 < len(to_slm) < 8
     assert all(r["completion"] == slm[r["id"]] for r in to_slm)
+
+
+def test_llamacpp_caches_are_sized_to_the_requests(f16_pair, prompts):
+    """Engine.generate allocates llama.cpp slots for the longest prompt + max_new_tokens (in steps of
+    256), not the whole window, grows them when a call needs more, and decodes the same tokens as
+    a session with whole-window slots."""
+    from r2route.engine.engine import context_for
+
+    strat = make_strategy("random", llm_share=0.3)
+    short = GenerationConfig(max_new_tokens=8, ignore_eos=True, seed=2)
+    engine = Engine(f16_pair, strat, max_batch=4, invariant=True)
+    got, _ = engine.generate(prompts[:4], short)
+    lc = engine.runner("llm").lc
+    assert context_for(prompts[:4], [short] * 4) == 256 < f16_pair.context_window
+    assert lc.llama_n_ctx(engine.runner("llm").ctx) == 256 * 4
+    whole = Engine(f16_pair, strat, max_batch=4, invariant=True).session()
+    assert lc.llama_n_ctx(whole.llm.ctx) == f16_pair.context_window * 4
+    for i, p in enumerate(prompts[:4]):
+        whole.submit(i, p, short)
+    while whole.busy:
+        whole.step()
+    assert [whole.finished[i].token_ids for i in range(4)] == [r.token_ids for r in got]
+    longer = GenerationConfig(max_new_tokens=300, ignore_eos=True)
+    engine.generate(prompts[:1], longer)
+    assert lc.llama_n_ctx(engine.runner("llm").ctx) == context_for(prompts[:1], [longer]) * 4 > 256 * 4

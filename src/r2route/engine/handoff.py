@@ -131,8 +131,13 @@ class TokenHandoff:
             r.emitted += 1
             yield Write(tok, by, r.reader.add(tok), tok in r.stop_ids)
 
-    def full(self, r: Row) -> bool:
-        return r.emitted >= self.window
+    def full(self, r: Row, window: int) -> bool:
+        """Whether the row's final tokens fill a slot of ``window`` positions."""
+        return r.emitted >= window
+
+    def llm_context(self, window: int) -> int:
+        """Positions per slot of the LLM's cache: the same ids as the SLM's."""
+        return window
 
     def close(self, r: Row) -> str:
         del r.tokens[r.emitted :], r.by_llm[r.emitted - r.n_prompt :]  # the provisional tail after the end
@@ -266,9 +271,13 @@ class TextHandoff:
         out, r.side.outbox = r.side.outbox, []
         yield from out
 
-    def full(self, r: Row) -> bool:
+    def full(self, r: Row, window: int) -> bool:
         llm = r.side.llm_ids
-        return len(r.tokens) >= self.window or (not isinstance(llm, str) and len(llm) >= self.llm_window)
+        return len(r.tokens) >= window or (not isinstance(llm, str) and len(llm) >= self.llm_window)
+
+    def llm_context(self, window: int) -> int:
+        """The LLM's own window: its tokenizer may need more ids for the text than the SLM's."""
+        return self.llm_window
 
     def close(self, r: Row) -> str:
         reader = r.side.llm_reader if r.side.last_llm else r.reader

@@ -71,7 +71,8 @@ class DecodeSession:
         self.window = min(self.handoff.window, context or self.handoff.window)
         # invariant: llama.cpp's sums of a row do not depend on its batch-mates (eval; it costs speed)
         self.slm = make_runner(pair.slm, max_batch, context=self.window, invariant=invariant)
-        self.llm = None if pair.llm_is_remote else make_runner(pair.llm, max_batch, context=self.window, invariant=invariant)
+        self.llm = None if pair.llm_is_remote else make_runner(pair.llm, max_batch, context=self.handoff.llm_context(self.window),
+                                                               invariant=invariant)
         self.embed = pair.slm.embed
         self.free = list(range(max_batch))
         self.queue: deque[Row] = deque()
@@ -222,7 +223,7 @@ class DecodeSession:
                 reason = None
                 if w.ends or r.stream.stopped:
                     reason = "stop"
-                elif r.written >= r.gen.max_new_tokens or self.handoff.full(r):
+                elif r.written >= r.gen.max_new_tokens or self.handoff.full(r, self.window):
                     reason = "length"
                 if reason is None:
                     events.append(TokenEvent(r.rid, w.token, w.by_llm, text))

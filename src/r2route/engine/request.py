@@ -38,7 +38,7 @@ class GenerationConfig:
     seed: int = defaults.SEED
     stop: tuple[str, ...] = ()
     stop_token_ids: tuple[int, ...] = ()  # SLM-vocabulary ids that end the request too (as EOS does)
-    # Verification (engine v2): "none" is R2R (the LLM checks the tokens the router flags); "all"
+    # Verification (pairs that share a tokenizer): "none" is R2R (the LLM checks the tokens the router flags); "all"
     # checks every token since the LLM's last call, which a router flag or ``max_draft`` tokens
     # trigger (with the slm strategy: speculative decoding with draft length max_draft).
     verify: str = defaults.VERIFY

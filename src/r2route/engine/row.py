@@ -1,4 +1,4 @@
-"""One request in a decode session (engine v2): its tokens, which of them still await the LLM,
+"""One request in a decode session: its tokens, which of them still await the LLM,
 and what has been streamed.
 
 ``tokens`` holds the prompt and every generated token in the SLM's vocabulary, including a

@@ -33,7 +33,7 @@ class RequestStats(_Rates):
     slm_params: int = 0
     llm_params: int = 0
     wasted_slm_tokens: int = 0  # SLM tokens written and then dropped by a rollback
-    llm_calls: int = 0  # LLM forwards that served this request (engine v2)
+    llm_calls: int = 0  # LLM forwards that served this request
     rollbacks: int = 0
 
     @property

@@ -7,7 +7,9 @@ runs them: prefix cache off unless --prefix-cache, batch-invariant llama.cpp sum
 the setting of generate and serve) and prints, per repeat, how many completions
 equal the first run's: the same batches again in the same engine, after other batches, in a fresh
 engine, one prompt at a time, and in batches where half the rows are LLM-only (the query-level
-router's waves: the SLM then runs on fewer rows). With --json, one line per comparison.
+router's waves: the SLM then runs on fewer rows). With --spec, also speculative decoding (verify all,
+drafts of 4, margin 0) against the LLM alone: lossless means the same text. With --json, one line per
+comparison.
 """
 
 import argparse
@@ -26,6 +28,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--prefix-cache", action="store_true")
     ap.add_argument("--fast", action="store_true", help="llama.cpp without batch-invariant sums (generate/serve's setting)")
+    ap.add_argument("--spec", action="store_true", help="also: speculative decoding against the LLM alone")
     ap.add_argument("--json", dest="json_out")
     args = ap.parse_args()
     pair = load_pair(PairConfig(pair="default"))
@@ -62,6 +65,20 @@ def main() -> None:
         res, _ = mixed_eng.generate(part, gen, strats)
         mixed += [r.text if j % 2 == 0 else None for j, r in enumerate(res)]
     lines = []
+    if args.spec:
+        import dataclasses
+
+        spec_gen = dataclasses.replace(gen, verify="all", max_draft=4)
+        llm_texts, spec_texts = [], []
+        eng = engine()
+        for i in range(0, len(prompts), B):
+            part = prompts[i : i + B]
+            llm_texts += [r.text for r in eng.generate(part, gen, [LLMOnly()] * len(part))[0]]
+            spec_texts += [r.text for r in eng.generate(part, spec_gen)[0]]
+        same = sum(a == b for a, b in zip(llm_texts, spec_texts))
+        print(f"{'speculative decoding vs LLM alone':>36}: same text {same}/{len(prompts)}")
+        lines.append({"comparison": "speculative decoding vs LLM alone", "same": same, "of": len(prompts),
+                      "prefix_cache": args.prefix_cache, "invariant": not args.fast, "batch": B, "tokens": args.tokens})
     for name, texts in [("same batches again", again), ("after another method's batches", after_other), ("fresh engine", fresh),
                         ("one prompt at a time", solo), ("beside LLM-only rows (query waves)", mixed)]:
         pairs = [(a, b) for a, b in zip(first, texts) if b is not None]

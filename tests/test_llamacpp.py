@@ -183,3 +183,15 @@ def test_llamacpp_caches_are_sized_to_the_requests(f16_pair, prompts):
     longer = GenerationConfig(max_new_tokens=300, ignore_eos=True)
     engine.generate(prompts[:1], longer)
     assert lc.llama_n_ctx(engine.runner("llm").ctx) == context_for(prompts[:1], [longer]) * 4 > 256 * 4
+
+
+def test_verify_all_is_the_llms_greedy_output_bitwise_with_llamacpps_own_settings(f16_pair, prompts):
+    """With an f16 cache and flash attention (the default pair's settings) the LLM's logits of a token
+    depend on nothing but its prefix once sums are batch-invariant, so speculative decoding (drafts
+    checked in one call of several tokens) gives the LLM-alone tokens exactly, rollbacks and all."""
+    cfg = GenerationConfig(max_new_tokens=N, ignore_eos=True)
+    llm_only, _ = Engine(f16_pair, make_strategy("llm"), max_batch=4, invariant=True).generate(prompts[:4], cfg)
+    spec_cfg = GenerationConfig(max_new_tokens=N, ignore_eos=True, verify="all", max_draft=5)
+    spec, stats = Engine(f16_pair, make_strategy("slm"), max_batch=4, invariant=True).generate(prompts[:4], spec_cfg)
+    assert [r.token_ids for r in spec] == [r.token_ids for r in llm_only]
+    assert stats.llm_calls < stats.tokens and stats.rollbacks > 0

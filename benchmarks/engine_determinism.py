@@ -13,6 +13,7 @@ comparison.
 """
 
 import argparse
+import dataclasses
 import json
 
 from r2route.engine import Engine, GenerationConfig
@@ -40,22 +41,35 @@ def main() -> None:
     def engine():
         return Engine(pair, SLMOnly(), max_batch=B, prefix_cache=args.prefix_cache, invariant=not args.fast)
 
-    def batched(eng, strategies=None):
+    def batched(eng, strategies=None, g=gen):
         out = []
         for i in range(0, len(prompts), B):
             part = prompts[i : i + B]
-            res, _ = eng.generate(part, gen, strategies(len(part)) if strategies else None)
+            res, _ = eng.generate(part, g, strategies(len(part)) if strategies else None)
             out += [r.text for r in res]
         return out
 
+    def report(name: str, texts: list, reference: list) -> None:
+        """Print one comparison as soon as it is measured (and append it to --json)."""
+        pairs = [(a, b) for a, b in zip(reference, texts) if b is not None]
+        same = sum(a == b for a, b in pairs)
+        print(f"{name:>36}: same text {same}/{len(pairs)}", flush=True)
+        if args.json_out:
+            line = {"comparison": name, "same": same, "of": len(pairs), "prefix_cache": args.prefix_cache,
+                    "invariant": not args.fast, "batch": B, "tokens": args.tokens}
+            with open(args.json_out, "a") as f:
+                f.write(json.dumps(line) + "\n")
+
     eng = engine()
     first = batched(eng)
-    again = batched(eng)
-    other = batched(eng, lambda n: [LLMOnly()] * n)  # the LLM-only rows of another method, in between
-    after_other = batched(eng)
-    fresh = batched(engine())
+    report("same batches again", batched(eng), first)
+    llm_alone = batched(eng, lambda n: [LLMOnly()] * n)  # the LLM-only rows of another method, in between
+    report("after another method's batches", batched(eng), first)
+    if args.spec:
+        report("speculative decoding vs LLM alone", batched(eng, g=dataclasses.replace(gen, verify="all", max_draft=4)), llm_alone)
+    report("fresh engine", batched(engine()), first)
     solo_engine = engine()
-    solo = [solo_engine.generate([p], gen)[0][0].text for p in prompts]
+    report("one prompt at a time", [solo_engine.generate([p], gen)[0][0].text for p in prompts], first)
     # the query-level router's waves: every other row goes to the LLM, so the SLM runs on half the rows
     mixed_eng = engine()
     mixed = []
@@ -64,33 +78,7 @@ def main() -> None:
         strats = [SLMOnly() if j % 2 == 0 else LLMOnly() for j in range(len(part))]
         res, _ = mixed_eng.generate(part, gen, strats)
         mixed += [r.text if j % 2 == 0 else None for j, r in enumerate(res)]
-    lines = []
-    if args.spec:
-        import dataclasses
-
-        spec_gen = dataclasses.replace(gen, verify="all", max_draft=4)
-        llm_texts, spec_texts = [], []
-        eng = engine()
-        for i in range(0, len(prompts), B):
-            part = prompts[i : i + B]
-            llm_texts += [r.text for r in eng.generate(part, gen, [LLMOnly()] * len(part))[0]]
-            spec_texts += [r.text for r in eng.generate(part, spec_gen)[0]]
-        same = sum(a == b for a, b in zip(llm_texts, spec_texts))
-        print(f"{'speculative decoding vs LLM alone':>36}: same text {same}/{len(prompts)}")
-        lines.append({"comparison": "speculative decoding vs LLM alone", "same": same, "of": len(prompts),
-                      "prefix_cache": args.prefix_cache, "invariant": not args.fast, "batch": B, "tokens": args.tokens})
-    for name, texts in [("same batches again", again), ("after another method's batches", after_other), ("fresh engine", fresh),
-                        ("one prompt at a time", solo), ("beside LLM-only rows (query waves)", mixed)]:
-        pairs = [(a, b) for a, b in zip(first, texts) if b is not None]
-        same = sum(a == b for a, b in pairs)
-        print(f"{name:>36}: same as the first run {same}/{len(pairs)}")
-        lines.append({"comparison": name, "same": same, "of": len(pairs), "prefix_cache": args.prefix_cache, "invariant": not args.fast, "batch": B,
-                      "tokens": args.tokens})
-    del other
-    if args.json_out:
-        with open(args.json_out, "a") as f:
-            f.write("".join(json.dumps(x) + "\n" for x in lines))
-
+    report("beside LLM-only rows (query waves)", mixed, first)
 
 if __name__ == "__main__":
     main()

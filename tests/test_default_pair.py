@@ -4,6 +4,7 @@ Marked ``default_pair``; skipped where `pip install 'r2route[default-pair]'` has
 """
 
 import pytest
+import torch
 
 from r2route.engine import Engine, GenerationConfig
 from r2route.errors import R2RouteError
@@ -11,6 +12,8 @@ from r2route.pair import PairConfig, load_pair
 from r2route.pair.default import REGISTRY_PAIRS
 from r2route.pair.registry import MODELS, part_paths
 from r2route.router import make_strategy
+
+from .invariance import invariant_decode
 
 pytestmark = pytest.mark.default_pair
 QUESTION = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?"
@@ -63,3 +66,14 @@ def test_llm_strategy_equals_llama_cpp_greedy(default):
 def test_answers_the_readme_question(default):
     res, _ = Engine(default, make_strategy("entropy", threshold=0.15)).generate([default.encode(QUESTION)], GenerationConfig(max_new_tokens=256))
     assert "72" in res[0].text
+
+
+def test_quantized_rows_are_bitwise_the_same_alone_and_in_any_batch(default):
+    """The default pair's Q4_K_M files hold Q4_K/Q6_K and (in the 0.5B) Q5_0/Q8_0 tensors, whose
+    kernels change summation order with the number of tokens in a call; an invariant runner keeps
+    a row's logits bitwise the same alone, second in a batch, and with its prompt split otherwise."""
+    prompt, other = default.encode(QUESTION), default.encode("Write a function that reverses a list.")
+    lm = default.slm
+    alone = invariant_decode(lm, [prompt], 0, steps=4)
+    assert torch.equal(alone, invariant_decode(lm, [other, prompt], 1, steps=4))
+    assert torch.equal(alone, invariant_decode(lm, [prompt, other[:5], other], 0, steps=4, first_feeds=range(3, len(prompt) - 1, 3)))

@@ -13,6 +13,7 @@ pytest.importorskip("llama_cpp")
 from r2route.pair.llamacpp import LlamaCppModel  # noqa: E402
 
 from .gguf_tiny import write_gguf  # noqa: E402
+from .invariance import invariant_decode  # noqa: E402
 
 N = 32
 
@@ -103,27 +104,23 @@ def f16_pair(ggufs):
 
 
 def test_a_rows_logits_are_bitwise_the_same_alone_and_in_any_batch(f16_pair):
-    """llama.cpp sums differently for a lone query token and for ≥ 64 of them, and its plain
-    attention depends on where the other rows' cells lie; an invariant runner avoids all three, so a
-    row's logits do not depend on its batch-mates, the length of their prompts or the order they came in."""
+    """llama.cpp picks kernels by counts in a call (tokens, logits requested, query tokens), so a row
+    would sum differently alone than beside others; an invariant runner keeps every call in one
+    regime, so a row's logits do not depend on its batch-mates, the length of their prompts, the
+    order they came in or how its own prompt was split into calls."""
     long_prompt = list(range(3, 120))  # > one llama.cpp call: the chunks fall differently beside other rows
     others = [list(range(200, 290)), [7, 8, 9], list(range(400, 470))]
-
-    def decode(seqs, steps=12):
-        runner = make_runner(f16_pair.slm, len(seqs), invariant=True)
-        seqs = [list(s) for s in seqs]
-        out = []
-        for _ in range(steps):
-            _, logits = runner.catch_up(list(range(len(seqs))), seqs)
-            out.append(logits[0].clone())
-            for i, row in enumerate(logits):
-                seqs[i].append(int(row.argmax()))
-        return torch.stack(out)
-
-    alone = decode([long_prompt])
-    assert torch.equal(alone, decode([long_prompt] + others))
-    assert torch.equal(alone, decode([long_prompt] + others[::-1]))
-    assert torch.equal(alone, decode([long_prompt, others[1]]))
+    lm = f16_pair.slm
+    alone = invariant_decode(lm, [long_prompt], 0)
+    assert torch.equal(alone, invariant_decode(lm, [long_prompt] + others, 0))
+    assert torch.equal(alone, invariant_decode(lm, others[:1] + [long_prompt] + others[1:], 1))
+    assert torch.equal(alone, invariant_decode(lm, [others[1], long_prompt], 1))
+    assert torch.equal(alone, invariant_decode(lm, [long_prompt], 0, first_feeds=range(2, 117, 3)))
+    # without the invariant settings the same comparison fails: the test can tell
+    runner = make_runner(lm, 2)
+    _, both = runner.catch_up([0, 1], [others[1], long_prompt])
+    _, lone = make_runner(lm, 1).catch_up([0], [long_prompt])
+    assert not torch.equal(both[1], lone[0])
 
 
 def test_mixed_decoding_on_llamacpp_is_independent_of_batch_mates(f16_pair, prompts):

@@ -74,12 +74,16 @@ LLAMACPP_CTX_PER_SLOT = 2048
 # Tokens per llama_decode call (a longer catch-up is split). It sizes llama.cpp's scratch buffers.
 LLAMACPP_BATCH = 64
 # Batch-invariant decoding (what `eval` uses): a row's logits bitwise the same alone and beside any
-# batch-mates. llama.cpp's CPU flash attention sums differently from 64 query tokens in one call on
-# (a tiled path: GGML_FA_TILE_Q in the pinned llama-cpp-python 0.3.36) and for a lone query token
-# (the cache split across threads), so calls stay under 64 tokens and a lone token gets a
-# companion. The price on 2 cores: decoding one row alone runs at ~0.6× (8.1-8.6 against 14.1-14.6
-# tok/s for Qwen2.5-1.5B) and prefill at ~0.87× (31 against 34 tok/s); generate and serve do not pay it.
-LLAMACPP_INVARIANT_BATCH = 32
+# batch-mates. llama.cpp's CPU kernels pick code paths, so summation orders, by counts in a call
+# (llama-cpp-python 0.3.36, measured with benchmarks/llamacpp_invariance.py): the matmuls change
+# path between 7 and 8 tokens on the default pair's Q4_K weights, tinyBLAS (Q5_0, Q8_0 and f32
+# weights) between 1 and 2; the last layer and the output head see only the tokens whose logits are
+# requested; attention splits the cache across threads for a lone query token. So an invariant
+# call holds 2 to 7 tokens and 2 to 7 outputs (a throw-away companion pads a lone one). Its price
+# on 2 cores (Qwen2.5-1.5B): prefill ~0.6×, decode at batch 1 ~0.56×, at batch 4 ~0.85×, and at
+# batch 8 1.5× faster (8-token calls are slow in this build); see README, "Reproducibility".
+LLAMACPP_INVARIANT_BATCH = 7
+LLAMACPP_INVARIANT_MIN = 2
 EVAL_BATCH_INVARIANT = True
 LLAMACPP_KV_TYPE = "f16"  # f32 doubles the cache but matches transformers to ~1e-5 (the tests use it)
 

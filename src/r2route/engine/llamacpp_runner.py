@@ -30,7 +30,8 @@ class LlamaCppRunner(HeldTokens):
         cp.n_ctx = context * num_slots
         # llama.cpp sizes its logits buffer for n_batch tokens, though only each slot's last is read:
         # 512 × 151,936 floats would be 311 MB for Qwen. A longer catch-up is split into calls.
-        cp.n_batch = cp.n_ubatch = cp.n_outputs_max = self.n_batch
+        cp.n_batch = cp.n_ubatch = self.n_batch
+        cp.n_outputs_max = max(self.n_batch, num_slots + 1)  # llama.cpp reserves one per sequence at start
         cp.n_seq_max = num_slots + 1  # the last sequence is scratch: see _decode
         cp.kv_unified = True
         cp.embeddings = True  # the last hidden state beside the logits (the router reads it)
@@ -118,21 +119,34 @@ class LlamaCppRunner(HeldTokens):
         return torch.from_numpy(hidden), torch.from_numpy(logits)
 
     def _decode(self, b) -> int:
-        """One llama_decode; batch-invariant, never of a single token. llama.cpp's CPU attention takes
-        another code path for a lone query token (the cache split across threads, partial sums
-        merged), so a row decoded alone would get other floating-point sums than the same row beside
-        others: a lone token gets a throw-away companion in the scratch sequence, removed after the
-        call. (The tiled path for ≥ 64 query tokens is never taken: see LLAMACPP_INVARIANT_BATCH.)"""
-        pad = self.invariant and b.n_tokens == 1
-        if pad:
-            b.token[1], b.pos[1], b.n_seq_id[1], b.logits[1] = b.token[0], 0, 1, False
-            b.seq_id[1][0] = self.scratch
-            b.n_tokens = 2
+        """One llama_decode; in invariant mode, of 2 to 7 tokens and 2 to 7 outputs. llama.cpp's CPU
+        kernels pick code paths, and so summation orders, by counts: the matmuls by the number of
+        tokens in the call (measured on Q4_K weights: one path up to 7, another from 8; tinyBLAS
+        for Q5_0/Q8_0/f32 weights from 2), the last layer and the output head by the number of
+        logits requested, attention by a lone query token (the cache split across threads). A row
+        would get other floating-point sums alone than beside batch-mates, so calls are capped at
+        LLAMACPP_INVARIANT_BATCH tokens and a lone token gets a throw-away companion in the
+        scratch sequence (removed after the call), a lone output a second one (the
+        companion's, or another token's)."""
+        n = b.n_tokens
+        want = defaults.LLAMACPP_INVARIANT_MIN if self.invariant else 0
+        pad = max(0, min(want, self.n_batch) - n)
+        for i in range(n, n + pad):
+            b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = b.token[0], i - n, 1, False
+            b.seq_id[i][0] = self.scratch
+        b.n_tokens = n + pad
+        outputs = sum(bool(b.logits[i]) for i in range(b.n_tokens))
+        # a call with no outputs never reaches the output head, so it needs none added
+        extra = [i for i in range(b.n_tokens) if not b.logits[i]][: want - outputs] if 0 < outputs < want else []
+        for i in extra:
+            b.logits[i] = True
         rc = self.lc.llama_decode(self.ctx, b)
+        for i in extra:
+            b.logits[i] = False
         if pad:
             self.lc.llama_memory_seq_rm(self.mem, self.scratch, -1, -1)
-            if rc == 1:  # no free cell for the companion (every slot full): decode the token alone
-                b.n_tokens = 1
+            b.n_tokens = n
+            if rc == 1:  # no free cells for the companions (every slot full): decode without them
                 rc = self.lc.llama_decode(self.ctx, b)
         return rc
 

@@ -1,0 +1,22 @@
+"""A row decoded on an invariant llama.cpp runner, for the batch-invariance tests."""
+
+import torch
+
+from r2route.engine.runners import make_runner
+
+
+def invariant_decode(lm, seqs, target: int, steps: int = 12, first_feeds=()):
+    """Greedy-decode ``seqs`` together on an invariant runner; the target row's logits per step.
+    ``first_feeds``: prompt lengths at which the target's prompt is fed before the rest (another
+    chunking of the same prompt)."""
+    runner = make_runner(lm, len(seqs), invariant=True)
+    seqs = [list(s) for s in seqs]
+    for end in first_feeds:
+        runner.forward([target], [seqs[target]], [end], [[end - 1]])
+    out = []
+    for _ in range(steps):
+        _, logits = runner.catch_up(list(range(len(seqs))), seqs)
+        out.append(logits[target].clone())
+        for i, row in enumerate(logits):
+            seqs[i].append(int(row.argmax()))
+    return torch.stack(out)

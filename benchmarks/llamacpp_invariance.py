@@ -38,7 +38,7 @@ SETTINGS = [Setting("fast", False, 0, 0), Setting("invariant", True, defaults.LL
 
 
 def runner(lm, s: Setting, rows: int):
-    # the runner reads these at construction and per call; the benchmark is their only writer
+    # the runner reads these at construction only; the benchmark is their only writer
     defaults.LLAMACPP_INVARIANT_BATCH, defaults.LLAMACPP_INVARIANT_MIN = (s.batch, s.least) if s.invariant else (7, 2)
     return make_runner(lm, rows, context=512, invariant=s.invariant)
 

@@ -22,8 +22,8 @@ class LlamaCppRunner(HeldTokens):
         self.lm = lm
         self.num_slots = num_slots
         # invariant: a row's logits do not depend on its batch-mates, bitwise (see _decode)
-        self.invariant = invariant
         self.n_batch = defaults.LLAMACPP_INVARIANT_BATCH if invariant else defaults.LLAMACPP_BATCH
+        self.least = defaults.LLAMACPP_INVARIANT_MIN if invariant else 0  # fewest tokens and outputs per call
         cp = lc.llama_context_default_params()
         # A row ends before its slot is full (its last token is never fed), which leaves a cell for
         # a lone token's companion (see _decode). llama.cpp rounds n_ctx up to a multiple of 256.
@@ -129,7 +129,7 @@ class LlamaCppRunner(HeldTokens):
         scratch sequence (removed after the call), a lone output a second one (the
         companion's, or another token's)."""
         n = b.n_tokens
-        want = defaults.LLAMACPP_INVARIANT_MIN if self.invariant else 0
+        want = self.least
         pad = max(0, min(want, self.n_batch) - n)
         for i in range(n, n + pad):
             b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = b.token[0], i - n, 1, False

@@ -108,12 +108,15 @@ def test_neural_llm_share_uses_the_calibration_curve():
         make_strategy("neural", llm_share=0.1, router=RouterBundle(make()))
 
 
-@pytest.mark.parametrize("shape, k", [((1, 151936), 100), ((4, 151937), 100), ((3, 1000), 5), ((2, 300), 100), ((2, 64), 10)])
-def test_block_topk_equals_topk(shape, k):
+@pytest.mark.parametrize("shape, k, sliced", [((1, 151936), 100, False), ((4, 151937), 100, False), ((3, 151936), 100, True),
+                                               ((3, 1000), 5, False), ((2, 300), 100, False), ((2, 64), 10, False)])
+def test_block_topk_equals_topk(shape, k, sliced):
     from r2route.router.features import topk_values_and_max
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(*shape, generator=g) * 4
+    if sliced:  # the engine hands over logits[:, :vocab] of a wider row
+        x = torch.randn(shape[0], shape[1] + 7, generator=g)[:, : shape[1]] * 4
     x[0, :50] = x[0, 0]  # ties
     vals, m = topk_values_and_max(x, k)
     assert torch.equal(vals, x.topk(k, dim=-1).values)
@@ -121,3 +124,39 @@ def test_block_topk_equals_topk(shape, k):
     # the fused log-sum-exp gives log_softmax's numbers
     ref = torch.log_softmax(x.double(), dim=-1).topk(k, dim=-1).values
     assert torch.allclose(topk_logprobs(x, k).double(), ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("features", [("hidden",), ("token",), ("logits",), ("hidden", "token"), ("hidden", "token", "logits")])
+def test_folded_router_scores_like_the_module(features):
+    from r2route.router.folded import FoldedRouter
+
+    m = make(features, seed=3)
+    with torch.no_grad():  # trained-looking norms: folding a unit scale and zero shift would prove little
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    table = torch.randn(50, 12, generator=torch.Generator().manual_seed(2))
+    looked_up = []
+
+    def embed(ids):
+        looked_up.append(ids.tolist())
+        return table[ids]
+
+    h, _, k = inputs(6)
+    folded = FoldedRouter(m)
+    for ids in ([3, 7, 3, 9, 0, 7], [7, 8, 9, 1, 1, 3]):
+        tok = torch.tensor(ids)
+        ref = m(h if "hidden" in features else None, table[tok] if "token" in features else None, k if "logits" in features else None)
+        got = folded(h if "hidden" in features else None, tok, embed, k if "logits" in features else None)
+        assert torch.allclose(got, ref, atol=1e-5, rtol=1e-5)
+    if "token" in features:  # each distinct id is embedded once, then served from the cache
+        assert looked_up == [[3, 7, 9, 0], [8, 1]]
+
+
+def test_greedy_is_torch_argmax_with_ties_and_strided_rows():
+    from r2route.engine.sampling import greedy
+
+    x = torch.randn(4, 1003, generator=torch.Generator().manual_seed(0))
+    x[1, 5] = x[1, 700] = 50.0  # a tie: the first index wins, as in torch
+    wide = torch.cat([x, torch.full((4, 9), 99.0)], dim=1)
+    assert greedy(x) == torch.argmax(x, dim=-1).tolist() and greedy(x)[1] == 5
+    assert greedy(wide[:, :1003]) == greedy(x)

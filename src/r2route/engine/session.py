@@ -45,7 +45,7 @@ from .request import ROUTE_DRAW, SLM_DRAW, GenerationConfig, PairPrompt, Result,
 from .retokenize import common_prefix
 from .row import Row
 from .runners import make_runner
-from .sampling import distribution, pick_token
+from .sampling import distribution, greedy, pick_token
 from .schedule import Schedule
 from .stats import BatchStats, RequestStats, Timer
 from .threads import single_thread
@@ -204,7 +204,7 @@ class DecodeSession:
     def pick(self, logits: torch.Tensor, rows: list[Row], positions: list[int], stream: int) -> list[int]:
         """Each row's token from its logits: greedy, or sampled with a draw seeded by position."""
         if all(r.gen.temperature <= 0 for r in rows):
-            return torch.argmax(logits, dim=-1).tolist()
+            return greedy(logits)
         return [pick_token(logits[i], r.gen.temperature, r.gen.top_p, position_generator(r.gen.seed, p, stream, logits.device))
                 for i, (r, p) in enumerate(zip(rows, positions))]
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import torch
 
-from .sampling import distribution
+from .sampling import distribution, greedy
 
 
 def accept_greedy(llm_logits: torch.Tensor, token: int, margin: float) -> tuple[bool, int]:
     """(whether ``token`` stands, the LLM's argmax)."""
-    top = int(torch.argmax(llm_logits))
+    top = greedy(llm_logits.unsqueeze(0))[0]
     if top == token:
         return True, top
     if margin > 0:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from .. import defaults
 from ..engine.retokenize import common_prefix
 from ..engine.runners import make_runner
+from ..engine.sampling import greedy
 from ..errors import R2RouteError
 
 
@@ -97,7 +98,7 @@ class LocalWriter:
             self._admit(queue, free, job, seqs, gen, contexts, max_new, window)
             slots = sorted(job)
             _, logits = self.runner.catch_up(slots, [seqs[s] for s in slots])
-            tokens = logits.argmax(dim=-1).tolist()
+            tokens = greedy(logits)
             for s, t in zip(slots, tokens):
                 gen[s].append(t)
                 seqs[s].append(t)

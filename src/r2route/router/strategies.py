@@ -15,6 +15,7 @@ import torch
 from .. import defaults
 from ..errors import R2RouteError
 from .features import normalized_entropy, topk_logprobs
+from .folded import FoldedRouter
 from .io import RouterBundle
 
 STRATEGIES = ("slm", "llm", "neural", "entropy", "random")
@@ -96,13 +97,15 @@ class NeuralStrategy(ScoreStrategy):
         super().__init__(threshold)
         self.bundle = bundle
         self.model = bundle.model
+        self.scorer = FoldedRouter(bundle.model.eval())
 
     @torch.inference_mode()
     def scores(self, view: StepView) -> torch.Tensor:
         feats = self.model.cfg.features
-        logits = self.model(
+        logits = self.scorer(
             view.hidden if "hidden" in feats else None,
-            view.embed(view.tokens) if "token" in feats else None,
+            view.tokens,
+            view.embed,
             topk_logprobs(view.logits, self.model.cfg.top_k) if "logits" in feats else None,
         )
         return torch.sigmoid(logits)

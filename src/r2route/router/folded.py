@@ -1,0 +1,94 @@
+"""The router as it runs at decode time: the trained MLP with its affine maps folded together.
+
+Per step the router scores a handful of rows, so its cost is per-op overhead, not arithmetic.
+Three foldings remove about half of the ops without changing the function (it equals
+``RouterModel.forward`` in eval mode up to float rounding; ``tests/test_router.py`` checks it):
+
+- a LayerNorm's scale and shift are affine, and so is the linear layer that reads the norm: one
+  matrix and one bias (the input layer, each block's ``up``, the read-out);
+- the top-k projection feeds the input layer linearly: one matrix;
+- the token feature depends on the token id alone: its share of the input layer is computed once
+  per id, from the SLM's embedding, and cached (a 128-float row per distinct token seen).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.nn import functional as F
+
+from .model import RouterModel
+
+
+class FoldedRouter:
+    """Scores rows like ``model`` in eval mode, with fewer ops. A snapshot of the weights: fold a
+    trained model again after changing it. One instance serves one SLM (the token cache is keyed
+    by id)."""
+
+    def __init__(self, model: RouterModel):
+        cfg = model.cfg
+        self.features = cfg.features
+        self.width = cfg.width
+        with torch.no_grad():
+            w, bias = model.inp.weight, model.inp.bias.clone()
+            mats, col = [], 0
+            if "hidden" in cfg.features:
+                wh = w[:, col : col + cfg.hidden_size]
+                col += cfg.hidden_size
+                mats.append(wh * model.hidden_norm.weight)
+                bias += wh @ model.hidden_norm.bias
+                self.hidden_norm = (cfg.hidden_size, model.hidden_norm.eps)
+            if "token" in cfg.features:
+                we = w[:, col : col + cfg.embed_size]
+                col += cfg.embed_size
+                self.token_w = (we * model.token_norm.weight).t().contiguous()
+                bias += we @ model.token_norm.bias
+                self.token_norm = (cfg.embed_size, model.token_norm.eps)
+            if "logits" in cfg.features:
+                wl = w[:, col : col + cfg.logits_proj]
+                mats.append(wl @ model.logits_proj.weight)
+                bias += wl @ model.logits_proj.bias
+            self.inp_w = torch.cat(mats, dim=1).t().contiguous() if mats else None
+            self.inp_b = bias
+            self.blocks = [
+                (_fold(blk.norm, blk.up), blk.norm.eps, blk.down.weight.t().contiguous(), blk.down.bias.clone())
+                for blk in model.blocks
+            ]
+            self.out, self.out_eps = _fold(model.norm, model.out), model.norm.eps
+        self._token_terms: dict[int, torch.Tensor] = {}
+
+    @torch.inference_mode()
+    def __call__(self, hidden: torch.Tensor | None, tokens: torch.Tensor | None, embed: Callable[[torch.Tensor], torch.Tensor] | None,
+                 topk_logprobs: torch.Tensor | None) -> torch.Tensor:
+        """One logit per row (higher = send to the LLM); ``embed`` looks up the SLM's input
+        embeddings of token ids not seen before."""
+        parts = []
+        if "hidden" in self.features:
+            parts.append(F.layer_norm(hidden.float(), (self.hidden_norm[0],), eps=self.hidden_norm[1]))
+        if "logits" in self.features:
+            parts.append(topk_logprobs.float())
+        if parts:
+            x = torch.addmm(self.inp_b, parts[0] if len(parts) == 1 else torch.cat(parts, dim=1), self.inp_w)
+        else:
+            x = self.inp_b.expand(tokens.shape[0], -1)
+        if "token" in self.features:
+            x = x + self._tokens(tokens.tolist(), embed)
+        for (up_w, up_b), eps, down_w, down_b in self.blocks:
+            h = F.gelu(torch.addmm(up_b, F.layer_norm(x, (self.width,), eps=eps), up_w))
+            x = x + torch.addmm(down_b, h, down_w)
+        out_w, out_b = self.out
+        return torch.addmm(out_b, F.layer_norm(x, (self.width,), eps=self.out_eps), out_w).squeeze(-1)
+
+    def _tokens(self, ids: list[int], embed: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        missing = [t for t in dict.fromkeys(ids) if t not in self._token_terms]
+        if missing:
+            e = embed(torch.tensor(missing)).to(self.inp_b.device, torch.float32)
+            terms = F.layer_norm(e, (self.token_norm[0],), eps=self.token_norm[1]) @ self.token_w
+            self._token_terms.update(zip(missing, terms.clone().unbind(0)))
+        return torch.stack([self._token_terms[t] for t in ids])
+
+
+def _fold(norm: torch.nn.LayerNorm, linear: torch.nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
+    """``linear(norm(x))`` = ``layer_norm(x) @ W + b`` with the norm's scale and shift inside W, b."""
+    return (linear.weight * norm.weight).t().contiguous(), linear.bias + linear.weight @ norm.bias

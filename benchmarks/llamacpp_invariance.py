@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from r2route import defaults
+from r2route.engine.llamacpp_runner import CallShape
 from r2route.engine.runners import make_runner
 from r2route.pair.llamacpp import LlamaCppModel
 from r2route.pair.registry import resolve
@@ -28,19 +28,15 @@ from r2route.pair.registry import resolve
 @dataclass(frozen=True)
 class Setting:
     name: str
-    invariant: bool
-    batch: int  # tokens per call (invariant settings)
-    least: int  # fewest tokens and outputs per call
+    shape: CallShape
 
 
-SETTINGS = [Setting("fast", False, 0, 0), Setting("invariant", True, defaults.LLAMACPP_INVARIANT_BATCH, defaults.LLAMACPP_INVARIANT_MIN),
-            Setting("min 8", True, 32, 8)]
+SETTINGS = [Setting("fast", CallShape.default(invariant=False)), Setting("invariant", CallShape.default(invariant=True)),
+            Setting("min 8", CallShape(32, 32, 8))]
 
 
 def runner(lm, s: Setting, rows: int):
-    # the runner reads these at construction only; the benchmark is their only writer
-    defaults.LLAMACPP_INVARIANT_BATCH, defaults.LLAMACPP_INVARIANT_MIN = (s.batch, s.least) if s.invariant else (7, 2)
-    return make_runner(lm, rows, context=512, invariant=s.invariant)
+    return make_runner(lm, rows, context=512, call_shape=s.shape)
 
 
 def next_logits(lm, s, prompt, feeds):

@@ -5,11 +5,12 @@ import torch
 from r2route.engine.runners import make_runner
 
 
-def invariant_decode(lm, seqs, target: int, steps: int = 12, first_feeds=()):
+def invariant_decode(lm, seqs, target: int, steps: int = 12, first_feeds=(), hidden: bool = True):
     """Greedy-decode ``seqs`` together on an invariant runner; the target row's logits per step.
     ``first_feeds``: prompt lengths at which the target's prompt is fed before the rest (another
-    chunking of the same prompt)."""
-    runner = make_runner(lm, len(seqs), invariant=True)
+    chunking of the same prompt). ``hidden=False``: the LLM's runner (no hidden states; llama.cpp's
+    output head sees only the rows asked for)."""
+    runner = make_runner(lm, len(seqs), invariant=True, hidden=hidden)
     seqs = [list(s) for s in seqs]
     for end in first_feeds:
         runner.forward([target], [seqs[target]], [end], [[end - 1]])

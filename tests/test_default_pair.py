@@ -77,3 +77,8 @@ def test_quantized_rows_are_bitwise_the_same_alone_and_in_any_batch(default):
     alone = invariant_decode(lm, [prompt], 0, steps=4)
     assert torch.equal(alone, invariant_decode(lm, [other, prompt], 1, steps=4))
     assert torch.equal(alone, invariant_decode(lm, [prompt, other[:5], other], 0, steps=4, first_feeds=range(3, len(prompt) - 1, 3)))
+    # the LLM's runner reads no hidden states, so llama.cpp's output head sees only the rows asked for
+    llm = default.llm
+    alone = invariant_decode(llm, [prompt], 0, steps=3, hidden=False)
+    assert torch.equal(alone, invariant_decode(llm, [other, prompt], 1, steps=3, hidden=False))
+    assert torch.equal(alone, invariant_decode(llm, [prompt, other[:5], other], 0, steps=3, first_feeds=range(3, len(prompt) - 1, 3), hidden=False))

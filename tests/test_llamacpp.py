@@ -57,6 +57,45 @@ def test_ragged_catch_up_matches_transformers(cpp_pair, pair):
         seqs = [seqs[0] + [70], seqs[1] + [71, 72, 73], seqs[2][:7] + [74, 75]]
 
 
+def test_calls_keep_within_the_shapes_tokens_and_outputs(cpp_pair, pair):
+    """Logits at every fed position (verification's request) with a cap of 3 outputs and 8 tokens
+    a call: split so llama.cpp is never asked for more rows than it reserved (it would abort), and
+    the same logits as the transformers reference."""
+    from r2route.engine.llamacpp_runner import CallShape
+
+    runner = make_runner(cpp_pair.llm, 2, call_shape=CallShape(tokens=8, outputs=3), hidden=False)
+    seqs = [list(range(5, 17)), list(range(30, 37))]
+    outs = [list(range(4, 12)), list(range(0, 7))]  # 15 outputs in 19 tokens
+    _, logits = runner.forward([0, 1], seqs, [len(q) for q in seqs], outs)
+    assert runner.calls == 5  # 15 outputs, at most 3 a call
+    with torch.no_grad():
+        ref = [pair.llm.model(torch.tensor([q])).logits[0] for q in seqs]
+    want = torch.stack([ref[0][j] for j in outs[0]] + [ref[1][j] for j in outs[1]])
+    torch.testing.assert_close(logits, want, atol=2e-4, rtol=1e-4)
+    # a runner that returns hidden states has llama.cpp output every token of a call that asks for
+    # any: 4 tokens without an output, then calls of at most 3 tokens
+    runner = make_runner(cpp_pair.llm, 2, call_shape=CallShape(tokens=8, outputs=3))
+    hidden, again = runner.forward([0, 1], seqs, [len(q) for q in seqs], outs)
+    assert runner.calls == 6 and hidden.shape == (15, cpp_pair.llm.hidden_size)
+    torch.testing.assert_close(again, want, atol=2e-4, rtol=1e-4)
+
+
+def test_positions_give_every_answer_positions_logits_and_hidden_state(cpp_pair, pair):
+    """The labeling prefill: a prompt read without outputs, then logits and hidden states at every
+    later position, in calls of the shape's size (here 8 tokens, 5 outputs)."""
+    from r2route.engine.llamacpp_runner import CallShape
+
+    runner = make_runner(cpp_pair.slm, 1, call_shape=CallShape(tokens=8, outputs=5))
+    seq, start = list(range(10, 41)), 13
+    parts = list(runner.positions(seq, start))
+    hidden, logits = torch.cat([h for h, _ in parts]), torch.cat([lg for _, lg in parts])
+    with torch.no_grad():
+        out = pair.slm.model(torch.tensor([seq]), output_hidden_states=True)
+    torch.testing.assert_close(logits, out.logits[0, start:], atol=2e-4, rtol=1e-4)
+    torch.testing.assert_close(hidden, out.hidden_states[-1][0, start:], atol=2e-4, rtol=1e-4)
+    assert len(parts) == 4 and runner.calls == 6  # 8 + 5 prompt tokens, then 18 outputs in calls of ≤ 5
+
+
 def test_token_embedding_is_dequantized_from_the_file(cpp_pair, pair):
     ids = torch.tensor([3, 500, 1000])
     torch.testing.assert_close(cpp_pair.slm.embed(ids), pair.slm.embed(ids), atol=1e-3, rtol=1e-3)
@@ -103,7 +142,8 @@ def f16_pair(ggufs):
     return ModelPair(slm=LlamaCppModel.load(ggufs / "slm.gguf"), llm=LlamaCppModel.load(ggufs / "llm.gguf"), handoff="token")
 
 
-def test_a_rows_logits_are_bitwise_the_same_alone_and_in_any_batch(f16_pair):
+@pytest.mark.parametrize("hidden", [True, False], ids=["slm-runner", "llm-runner"])
+def test_a_rows_logits_are_bitwise_the_same_alone_and_in_any_batch(f16_pair, hidden):
     """llama.cpp picks kernels by counts in a call (tokens, logits requested, query tokens), so a row
     would sum differently alone than beside others; an invariant runner keeps every call in one
     regime, so a row's logits do not depend on its batch-mates, the length of their prompts, the
@@ -111,11 +151,11 @@ def test_a_rows_logits_are_bitwise_the_same_alone_and_in_any_batch(f16_pair):
     long_prompt = list(range(3, 120))  # > one llama.cpp call: the chunks fall differently beside other rows
     others = [list(range(200, 290)), [7, 8, 9], list(range(400, 470))]
     lm = f16_pair.slm
-    alone = invariant_decode(lm, [long_prompt], 0)
-    assert torch.equal(alone, invariant_decode(lm, [long_prompt] + others, 0))
-    assert torch.equal(alone, invariant_decode(lm, others[:1] + [long_prompt] + others[1:], 1))
-    assert torch.equal(alone, invariant_decode(lm, [others[1], long_prompt], 1))
-    assert torch.equal(alone, invariant_decode(lm, [long_prompt], 0, first_feeds=range(2, 117, 3)))
+    alone = invariant_decode(lm, [long_prompt], 0, hidden=hidden)
+    assert torch.equal(alone, invariant_decode(lm, [long_prompt] + others, 0, hidden=hidden))
+    assert torch.equal(alone, invariant_decode(lm, others[:1] + [long_prompt] + others[1:], 1, hidden=hidden))
+    assert torch.equal(alone, invariant_decode(lm, [others[1], long_prompt], 1, hidden=hidden))
+    assert torch.equal(alone, invariant_decode(lm, [long_prompt], 0, first_feeds=range(2, 117, 3), hidden=hidden))
     # without the invariant settings the same comparison fails: the test can tell
     runner = make_runner(lm, 2)
     _, both = runner.catch_up([0, 1], [others[1], long_prompt])

@@ -73,6 +73,11 @@ MAX_DRAFT = 8  # with verify all: the LLM checks at least every this many SLM to
 LLAMACPP_CTX_PER_SLOT = 2048
 # Tokens per llama_decode call (a longer catch-up is split). It sizes llama.cpp's scratch buffers.
 LLAMACPP_BATCH = 64
+# Logits rows one call may return (more are split into calls). llama.cpp reserves its output head's
+# result for this many rows, × 151,936 floats for Qwen, per model: at 64 rows peak RSS ÷ weights of
+# the default pair was 1.26 at batch 1, at 16 rows 1.18 (benchmarks/memory_breakdown.py). A
+# catch-up asks for one row per slot; verification one per pending position.
+LLAMACPP_OUTPUTS = 16
 # Batch-invariant decoding (what `eval` uses): a row's logits bitwise the same alone and beside any
 # batch-mates. llama.cpp's CPU kernels pick code paths, so summation orders, by counts in a call
 # (llama-cpp-python 0.3.36, measured with benchmarks/llamacpp_invariance.py): the matmuls change

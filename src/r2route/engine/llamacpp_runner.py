@@ -7,6 +7,8 @@ each slot's last token: no padding, ever. Rolling a slot back is ``llama_memory_
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -16,25 +18,47 @@ from ..pair.llamacpp import LlamaCppModel, require_llama_cpp
 from .runner import HeldTokens
 
 
+@dataclass(frozen=True)
+class CallShape:
+    """How feeds are cut into llama.cpp calls: at most ``tokens`` tokens and ``outputs`` logits rows
+    per call, and at least ``least`` of each (0: nothing padded). llama.cpp sizes its scratch
+    buffers by these: the output head's result alone is ``outputs`` × vocabulary floats."""
+
+    tokens: int
+    outputs: int
+    least: int = 0
+
+    @classmethod
+    def default(cls, invariant: bool) -> CallShape:
+        """generate/serve's shape, or eval's batch-invariant one (see defaults.LLAMACPP_INVARIANT_*)."""
+        if invariant:
+            return cls(defaults.LLAMACPP_INVARIANT_BATCH, defaults.LLAMACPP_INVARIANT_BATCH, defaults.LLAMACPP_INVARIANT_MIN)
+        return cls(defaults.LLAMACPP_BATCH, defaults.LLAMACPP_OUTPUTS)
+
+
 class LlamaCppRunner(HeldTokens):
-    def __init__(self, lm: LlamaCppModel, num_slots: int, context: int, invariant: bool = False):
+    def __init__(self, lm: LlamaCppModel, num_slots: int, context: int, shape: CallShape | None = None, hidden: bool = True):
         lc = self.lc = require_llama_cpp()
         self.lm = lm
         self.num_slots = num_slots
-        # invariant: a row's logits do not depend on its batch-mates, bitwise (see _decode)
-        self.n_batch = defaults.LLAMACPP_INVARIANT_BATCH if invariant else defaults.LLAMACPP_BATCH
-        self.least = defaults.LLAMACPP_INVARIANT_MIN if invariant else 0  # fewest tokens and outputs per call
+        self.shape = shape or CallShape.default(invariant=False)
+        self.n_batch = self.shape.tokens
         cp = lc.llama_context_default_params()
         # A row ends before its slot is full (its last token is never fed), which leaves a cell for
         # a lone token's companion (see _decode). llama.cpp rounds n_ctx up to a multiple of 256.
         cp.n_ctx = context * num_slots
-        # llama.cpp sizes its logits buffer for n_batch tokens, though only each slot's last is read:
-        # 512 × 151,936 floats would be 311 MB for Qwen. A longer catch-up is split into calls.
         cp.n_batch = cp.n_ubatch = self.n_batch
-        cp.n_outputs_max = max(self.n_batch, num_slots + 1)  # llama.cpp reserves one per sequence at start
+        # Hidden states beside the logits (the router reads the SLM's) need llama.cpp's embeddings
+        # mode, in which it outputs every token of a call: the output head runs on all of them, not
+        # only on those whose logits are asked for (a 64-token prefill took 1.5× as long on
+        # Qwen2.5-0.5B, 1.3× on 1.5B). So the mode is on only for calls that return something, and
+        # such a call holds at most shape.outputs tokens (see _calls).
+        self.hidden = hidden
+        self._embeddings = False
+        cp.embeddings = False
+        cp.n_outputs_max = max(self.shape.outputs, num_slots + 1)  # llama.cpp reserves one per sequence at start
         cp.n_seq_max = num_slots + 1  # the last sequence is scratch: see _decode
         cp.kv_unified = True
-        cp.embeddings = True  # the last hidden state beside the logits (the router reads it)
         cp.n_threads = cp.n_threads_batch = lm.threads
         cp.type_k = cp.type_v = lc.GGML_TYPE_F32 if lm.kv_type == "f32" else lc.GGML_TYPE_F16
         # Flash attention walks each row's own cache cells in order, so a row's sums do not depend
@@ -94,29 +118,52 @@ class LlamaCppRunner(HeldTokens):
             m += len(outs)
             for pos in range(start, end):
                 entries.append((slot, seq[pos], pos, want.get(pos, -1)))
-        hidden = np.empty((m, self.lm.n_embd), dtype=np.float32)
+        hidden = np.empty((m, self.lm.n_embd), dtype=np.float32) if self.hidden else None
         logits = np.empty((m, self.lm.n_vocab), dtype=np.float32)
-        b = self.batch
-        for lo in range(0, len(entries), self.n_batch):
-            chunk = entries[lo : lo + self.n_batch]
-            for i, (slot, tok, pos, out) in enumerate(chunk):
-                b.token[i], b.pos[i], b.n_seq_id[i] = tok, pos, 1
-                b.seq_id[i][0] = slot
-                b.logits[i] = out >= 0
-            b.n_tokens = len(chunk)
-            rc = self._decode(b)
-            if rc != 0:
-                raise R2RouteError(f"llama.cpp decode failed (code {rc}): the KV cache of {self.lm.name} is full; lower the batch or the context")
-            for i, (_, _, _, out) in enumerate(chunk):
-                if out >= 0:
-                    logits[out] = np.ctypeslib.as_array(self.lc.llama_get_logits_ith(self.ctx, i), shape=(self.lm.n_vocab,))
-                    hidden[out] = np.ctypeslib.as_array(self.lc.llama_get_embeddings_ith(self.ctx, i), shape=(self.lm.n_embd,))
-            self.calls += 1
+        for chunk in self._calls(entries):
+            self._call(chunk, hidden, logits)
         for slot, end in zip(slots, ends):
             self.tokens_fed += end - self.lengths[slot]
             self.lengths[slot] = end
         self._hold(slots, seqs, ends)
-        return torch.from_numpy(hidden), torch.from_numpy(logits)
+        return (None if hidden is None else torch.from_numpy(hidden)), torch.from_numpy(logits)
+
+    def _calls(self, entries: list[tuple]) -> list[list[tuple]]:
+        """Consecutive runs of entries, one llama.cpp call each: at most shape.tokens tokens and
+        shape.outputs outputs, and where hidden states are returned (llama.cpp then outputs every
+        token of a call that asks for any) at most shape.outputs tokens in a call with an output."""
+        cap, calls, cur, outs = self.shape.outputs, [], [], 0
+        for e in entries:
+            out = e[3] >= 0
+            if cur and (len(cur) == self.shape.tokens or (out and outs == cap) or (self.hidden and (out or outs) and len(cur) >= cap)):
+                calls.append(cur)
+                cur, outs = [], 0
+            cur.append(e)
+            outs += out
+        return calls + [cur] if cur else calls
+
+    def _call(self, chunk: list[tuple], hidden: np.ndarray | None, logits: np.ndarray) -> None:
+        """One llama.cpp call on ``chunk``'s (slot, token, position, output row or -1) entries;
+        each output row's logits (and hidden state) into its row of ``logits`` (``hidden``)."""
+        embeddings = self.hidden and any(e[3] >= 0 for e in chunk)
+        if embeddings != self._embeddings:
+            self.lc.llama_set_embeddings(self.ctx, embeddings)
+            self._embeddings = embeddings
+        b = self.batch
+        for i, (slot, tok, pos, out) in enumerate(chunk):
+            b.token[i], b.pos[i], b.n_seq_id[i] = tok, pos, 1
+            b.seq_id[i][0] = slot
+            b.logits[i] = out >= 0
+        b.n_tokens = len(chunk)
+        rc = self._decode(b)
+        if rc != 0:
+            raise R2RouteError(f"llama.cpp decode failed (code {rc}): the KV cache of {self.lm.name} is full; lower the batch or the context")
+        for i, (_, _, _, out) in enumerate(chunk):
+            if out >= 0:
+                logits[out] = np.ctypeslib.as_array(self.lc.llama_get_logits_ith(self.ctx, i), shape=(self.lm.n_vocab,))
+                if hidden is not None:
+                    hidden[out] = np.ctypeslib.as_array(self.lc.llama_get_embeddings_ith(self.ctx, i), shape=(self.lm.n_embd,))
+        self.calls += 1
 
     def _decode(self, b) -> int:
         """One llama_decode; in invariant mode, of 2 to 7 tokens and 2 to 7 outputs. llama.cpp's CPU
@@ -129,7 +176,7 @@ class LlamaCppRunner(HeldTokens):
         scratch sequence (removed after the call), a lone output a second one (the
         companion's, or another token's)."""
         n = b.n_tokens
-        want = self.least
+        want = self.shape.least
         pad = max(0, min(want, self.n_batch) - n)
         for i in range(n, n + pad):
             b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = b.token[0], i - n, 1, False
@@ -154,23 +201,15 @@ class LlamaCppRunner(HeldTokens):
         """Read ``seq`` afresh in slot 0; yield (hidden [n, d], logits [n, V]) float32 for positions
         ``start..``, one llama.cpp batch at a time — the labeling pipeline's SLM prefill."""
         self.reset(0)
-        b = self.batch
-        for lo in range(0, len(seq), self.n_batch):
-            chunk_ids = seq[lo : lo + self.n_batch]
-            outs = [i for i, pos in enumerate(range(lo, lo + len(chunk_ids))) if pos >= start]
-            for i, tok in enumerate(chunk_ids):
-                b.token[i], b.pos[i], b.n_seq_id[i] = tok, lo + i, 1
-                b.seq_id[i][0] = 0
-                b.logits[i] = lo + i >= start
-            b.n_tokens = len(chunk_ids)
-            rc = self._decode(b)
-            if rc != 0:
-                raise R2RouteError(f"llama.cpp decode failed (code {rc}) reading a sequence of {len(seq)} tokens with {self.lm.name}")
-            self.lengths[0] = lo + len(chunk_ids)
-            if outs:
-                hidden = np.stack([np.ctypeslib.as_array(self.lc.llama_get_embeddings_ith(self.ctx, i), shape=(self.lm.n_embd,)) for i in outs])
-                logits = np.stack([np.ctypeslib.as_array(self.lc.llama_get_logits_ith(self.ctx, i), shape=(self.lm.n_vocab,)) for i in outs])
-                yield torch.from_numpy(hidden.astype(np.float32)), torch.from_numpy(logits.astype(np.float32))
+        entries = [(0, tok, pos, pos - start if pos >= start else -1) for pos, tok in enumerate(seq)]
+        for chunk in self._calls(entries):
+            rows = [e[3] for e in chunk if e[3] >= 0]
+            hidden = np.empty((len(rows), self.lm.n_embd), dtype=np.float32) if self.hidden else None
+            logits = np.empty((len(rows), self.lm.n_vocab), dtype=np.float32)
+            self._call([(s, t, p, o - rows[0] if o >= 0 else -1) for s, t, p, o in chunk], hidden, logits)
+            self.lengths[0] = chunk[-1][2] + 1
+            if rows:
+                yield (None if hidden is None else torch.from_numpy(hidden)), torch.from_numpy(logits)
         self.reset(0)
 
     def __del__(self):

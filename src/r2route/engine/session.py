@@ -71,8 +71,10 @@ class DecodeSession:
         self.window = min(self.handoff.window, context or self.handoff.window)
         # invariant: llama.cpp's sums of a row do not depend on its batch-mates (eval; it costs speed)
         self.slm = make_runner(pair.slm, max_batch, context=self.window, invariant=invariant)
+        # the router reads the SLM's hidden states only: the LLM's runner skips them (and with them
+        # llama.cpp's output head on every catch-up token whose logits are not asked for)
         self.llm = None if pair.llm_is_remote else make_runner(pair.llm, max_batch, context=self.handoff.llm_context(self.window),
-                                                               invariant=invariant)
+                                                               invariant=invariant, hidden=False)
         self.embed = pair.slm.embed
         self.free = list(range(max_batch))
         self.queue: deque[Row] = deque()

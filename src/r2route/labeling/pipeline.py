@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from .. import defaults
 from ..errors import R2RouteError
 from ..pair.pair import ModelPair
+from ..engine.llamacpp_runner import CallShape
 from ..engine.runners import make_runner
 from .answers import answer_chunk
 from .continuations import continue_chunk
@@ -110,7 +111,10 @@ def run_labeling(pair: ModelPair, cfg: LabelConfig, out: str | Path, verifier: V
     run.claim(config)
     ctx = Contexts(pair, cfg.system)
     writer = writer or llm_writer(pair, cfg.slots)
-    slm_runner = make_runner(pair.slm, 1, defaults.CALL_COST_TOKENS_CPU)
+    # the prefill wants logits at every answer position: llama.cpp calls of 64 outputs, as the labels
+    # so far were made (a call's size changes llama.cpp's sums, so the labels with it)
+    slm_runner = make_runner(pair.slm, 1, defaults.CALL_COST_TOKENS_CPU,
+                             call_shape=CallShape(defaults.LLAMACPP_BATCH, defaults.LLAMACPP_BATCH))
     chunks = [queries[i : i + cfg.chunk] for i in range(0, len(queries), cfg.chunk)]
     t0 = time.perf_counter()
     outer = tqdm(total=len(queries), desc="labeling", unit="query", disable=not progress, dynamic_ncols=True)

@@ -41,7 +41,7 @@ class LocalWriter:
 
     def reset(self) -> None:
         """A fresh cache (a new runner): the next unit of work starts from the same state as a rerun."""
-        self.runner = make_runner(self.lm, self.slots, defaults.CALL_COST_TOKENS_CPU)
+        self.runner = make_runner(self.lm, self.slots, defaults.CALL_COST_TOKENS_CPU, hidden=False)  # it reads logits only
         self._content: list[list[int]] = [[] for _ in range(self.slots)]  # its first seen(slot) tokens are cached
 
     def _cachedcommon_prefix(self, slot: int, seq: list[int]) -> int:

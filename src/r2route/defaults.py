@@ -74,9 +74,10 @@ LLAMACPP_CTX_PER_SLOT = 2048
 # Tokens per llama_decode call (a longer catch-up is split). It sizes llama.cpp's scratch buffers.
 LLAMACPP_BATCH = 64
 # Logits rows one call may return (more are split into calls). llama.cpp reserves its output head's
-# result for this many rows, × 151,936 floats for Qwen, per model: at 64 rows peak RSS ÷ weights of
-# the default pair was 1.26 at batch 1, at 16 rows 1.18 (benchmarks/memory_breakdown.py). A
-# catch-up asks for one row per slot; verification one per pending position.
+# result for this many rows, × 151,936 floats for Qwen, per model. With 64 rows peak RSS ÷ weights
+# of the default pair was 1.26 at batch 1; with 16 (and the LLM's runner out of embeddings mode,
+# see LlamaCppRunner) 1.17 (benchmarks/memory_breakdown.py). A catch-up asks for one row per slot,
+# verification one per pending position.
 LLAMACPP_OUTPUTS = 16
 # Batch-invariant decoding (what `eval` uses): a row's logits bitwise the same alone and beside any
 # batch-mates. llama.cpp's CPU kernels pick code paths, so summation orders, by counts in a call

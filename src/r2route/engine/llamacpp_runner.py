@@ -142,10 +142,14 @@ class LlamaCppRunner(HeldTokens):
             outs += out
         return calls + [cur] if cur else calls
 
+    def _wants_embeddings(self, chunk: list[tuple]) -> bool:
+        """Whether a call runs in llama.cpp's embeddings mode: when it returns hidden states."""
+        return self.hidden and any(e[3] >= 0 for e in chunk)
+
     def _call(self, chunk: list[tuple], hidden: np.ndarray | None, logits: np.ndarray) -> None:
         """One llama.cpp call on ``chunk``'s (slot, token, position, output row or -1) entries;
         each output row's logits (and hidden state) into its row of ``logits`` (``hidden``)."""
-        embeddings = self.hidden and any(e[3] >= 0 for e in chunk)
+        embeddings = self._wants_embeddings(chunk)
         if embeddings != self._embeddings:
             self.lc.llama_set_embeddings(self.ctx, embeddings)
             self._embeddings = embeddings

@@ -78,6 +78,14 @@ def test_calls_keep_within_the_shapes_tokens_and_outputs(cpp_pair, pair):
     hidden, again = runner.forward([0, 1], seqs, [len(q) for q in seqs], outs)
     assert runner.calls == 6 and hidden.shape == (15, cpp_pair.llm.hidden_size)
     torch.testing.assert_close(again, want, atol=2e-4, rtol=1e-4)
+    # generate's shape cuts calls of 8 to 13 tokens in two (a slow kernel path on Q4_K weights)
+    runner = make_runner(cpp_pair.llm, 1, call_shape=CallShape(tokens=64, outputs=16, halve=(8, 13)), hidden=False)
+    full = list(range(5, 36))
+    for end, calls in ((10, 2), (24, 3), (31, 4)):  # feeds of 10 tokens (halved), 14 and 7 (whole)
+        _, last = runner.catch_up([0], [full[:end]])
+        assert runner.calls == calls
+    with torch.no_grad():
+        torch.testing.assert_close(last[0], pair.llm.model(torch.tensor([full])).logits[0, -1], atol=2e-4, rtol=1e-4)
 
 
 def test_positions_give_every_answer_positions_logits_and_hidden_state(cpp_pair, pair):

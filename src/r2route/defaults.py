@@ -73,6 +73,12 @@ MAX_DRAFT = 8  # with verify all: the LLM checks at least every this many SLM to
 LLAMACPP_CTX_PER_SLOT = 2048
 # Tokens per llama_decode call (a longer catch-up is split). It sizes llama.cpp's scratch buffers.
 LLAMACPP_BATCH = 64
+# Calls of 8 to 13 tokens are cut in two halves (generate/serve's setting). On Q4_K weights this
+# llama.cpp build's matmuls change path at 8 tokens, and the new path costs about as much for 8
+# tokens as for 16 (Qwen2.5-1.5B, 2 cores: 7 tokens 319 ms, 8 656 ms, 13 ~660, 16 665;
+# benchmarks/llamacpp_call_sizes.py). The 0.5B's Q5_0/Q8_0 weights have no such step; halving moves
+# its calls by under ±10%.
+LLAMACPP_HALVE_CALLS = (8, 13)
 # Logits rows one call may return (more are split into calls). llama.cpp reserves its output head's
 # result for this many rows, × 151,936 floats for Qwen, per model. With 64 rows peak RSS ÷ weights
 # of the default pair was 1.26 at batch 1; with 16 (and the LLM's runner out of embeddings mode,

@@ -27,13 +27,14 @@ class CallShape:
     tokens: int
     outputs: int
     least: int = 0
+    halve: tuple[int, int] | None = None  # calls of this many tokens (inclusive) are cut in two
 
     @classmethod
     def default(cls, invariant: bool) -> CallShape:
         """generate/serve's shape, or eval's batch-invariant one (see defaults.LLAMACPP_INVARIANT_*)."""
         if invariant:
             return cls(defaults.LLAMACPP_INVARIANT_BATCH, defaults.LLAMACPP_INVARIANT_BATCH, defaults.LLAMACPP_INVARIANT_MIN)
-        return cls(defaults.LLAMACPP_BATCH, defaults.LLAMACPP_OUTPUTS)
+        return cls(defaults.LLAMACPP_BATCH, defaults.LLAMACPP_OUTPUTS, halve=defaults.LLAMACPP_HALVE_CALLS)
 
 
 class LlamaCppRunner(HeldTokens):
@@ -131,7 +132,8 @@ class LlamaCppRunner(HeldTokens):
     def _calls(self, entries: list[tuple]) -> list[list[tuple]]:
         """Consecutive runs of entries, one llama.cpp call each: at most shape.tokens tokens and
         shape.outputs outputs, and where hidden states are returned (llama.cpp then outputs every
-        token of a call that asks for any) at most shape.outputs tokens in a call with an output."""
+        token of a call that asks for any) at most shape.outputs tokens in a call with an output;
+        a call of a length in shape.halve is cut in two."""
         cap, calls, cur, outs = self.shape.outputs, [], [], 0
         for e in entries:
             out = e[3] >= 0
@@ -140,7 +142,11 @@ class LlamaCppRunner(HeldTokens):
                 cur, outs = [], 0
             cur.append(e)
             outs += out
-        return calls + [cur] if cur else calls
+        calls = calls + [cur] if cur else calls
+        if self.shape.halve is None:
+            return calls
+        lo, hi = self.shape.halve
+        return [part for c in calls for part in ((c[: len(c) // 2], c[len(c) // 2 :]) if lo <= len(c) <= hi else (c,))]
 
     def _wants_embeddings(self, chunk: list[tuple]) -> bool:
         """Whether a call runs in llama.cpp's embeddings mode: when it returns hidden states."""

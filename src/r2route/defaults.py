@@ -93,7 +93,8 @@ LLAMACPP_OUTPUTS = 16
 # requested; attention splits the cache across threads for a lone query token. So an invariant
 # call holds 2 to 7 tokens and 2 to 7 outputs (a throw-away companion pads a lone one). Its price
 # on 2 cores (Qwen2.5-1.5B): prefill ~0.6×, decode at batch 1 ~0.56×, at batch 4 ~0.85×, and at
-# batch 8 1.5× faster (8-token calls are slow in this build); see README, "Reproducibility".
+# batch 8 1.5× faster than whole 8-token calls (slow in this build; generate now halves them, see
+# LLAMACPP_HALVE_CALLS); see README, "Reproducibility".
 LLAMACPP_INVARIANT_BATCH = 7
 LLAMACPP_INVARIANT_MIN = 2
 EVAL_BATCH_INVARIANT = True

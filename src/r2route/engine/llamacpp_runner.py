@@ -99,11 +99,12 @@ class LlamaCppRunner(HeldTokens):
         self.lengths[dst] = length
         self.held[dst] = self.held[src][:length]
 
-    def catch_up(self, slots: list[int], seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Feed each slot its unseen tokens; return last hidden [n, d] and logits [n, V] (float32, CPU)."""
+    def catch_up(self, slots: list[int], seqs: list[list[int]]) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Feed each slot its unseen tokens; return last hidden [n, d] (None when the runner returns
+        no hidden states) and logits [n, V] (float32, CPU)."""
         return self.forward(slots, seqs, [len(q) for q in seqs], [[len(q) - 1] for q in seqs])
 
-    def forward(self, slots: list[int], seqs: list[list[int]], ends: list[int], outputs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, slots: list[int], seqs: list[list[int]], ends: list[int], outputs: list[list[int]]) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Feed ``seqs[i][seen:ends[i]]``; hidden [m, d] and logits [m, V] at the absolute positions
         ``outputs[i]`` (each fed in this call), row by row in order (see ModelRunner.forward)."""
         self._check_prefix(slots, seqs)

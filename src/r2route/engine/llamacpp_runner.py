@@ -43,16 +43,15 @@ class LlamaCppRunner(HeldTokens):
         self.lm = lm
         self.num_slots = num_slots
         self.shape = shape or CallShape.default(invariant=False)
-        self.n_batch = self.shape.tokens
         cp = lc.llama_context_default_params()
         # A row ends before its slot is full (its last token is never fed), which leaves a cell for
         # a lone token's companion (see _decode). llama.cpp rounds n_ctx up to a multiple of 256.
         cp.n_ctx = context * num_slots
-        cp.n_batch = cp.n_ubatch = self.n_batch
+        cp.n_batch = cp.n_ubatch = self.shape.tokens
         # Hidden states beside the logits (the router reads the SLM's) need llama.cpp's embeddings
         # mode, in which it outputs every token of a call: the output head runs on all of them, not
-        # only on those whose logits are asked for (a 64-token prefill took 1.5× as long on
-        # Qwen2.5-0.5B, 1.3× on 1.5B). So the mode is on only for calls that return something, and
+        # only on those whose logits are asked for (a 64-token prefill took 1.45× as long on
+        # Qwen2.5-0.5B, 1.19× on 1.5B: benchmarks/llamacpp_hidden_cost.py). So the mode is on only for calls that return something, and
         # such a call holds at most shape.outputs tokens (see _calls).
         self.hidden = hidden
         self._embeddings = False
@@ -70,7 +69,7 @@ class LlamaCppRunner(HeldTokens):
         if not self.ctx:
             raise R2RouteError(f"llama.cpp could not create a context of {cp.n_ctx} positions for {lm.name}")
         self.mem = lc.llama_get_memory(self.ctx)
-        self.batch = lc.llama_batch_init(self.n_batch, 0, 1)
+        self.batch = lc.llama_batch_init(self.shape.tokens, 0, 1)
         self.scratch = num_slots
         self.lengths = [0] * num_slots
         self.calls = 0
@@ -188,7 +187,7 @@ class LlamaCppRunner(HeldTokens):
         companion's, or another token's)."""
         n = b.n_tokens
         want = self.shape.least
-        pad = max(0, min(want, self.n_batch) - n)
+        pad = max(0, min(want, self.shape.tokens) - n)
         for i in range(n, n + pad):
             b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = b.token[0], i - n, 1, False
             b.seq_id[i][0] = self.scratch

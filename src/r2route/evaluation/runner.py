@@ -122,7 +122,6 @@ class Evaluation:
             raise R2RouteError("method neural needs a router: --router PATH (or a pair with a shipped router)")
         self.pair, self.task, self.cfg, self.out, self.router = pair, task, cfg, Path(out), router
         self.progress = progress
-        # No prefix reuse across requests: a row's tokens must not depend on what ran before it.
         # No cross-request prefix reuse and batch-invariant sums: a row's tokens depend only on its
         # prompt and settings, never on its batch-mates or the methods run before it.
         self.engine = Engine(pair, SLMOnly(), max_batch=cfg.batch, prefix_cache=False, invariant=defaults.EVAL_BATCH_INVARIANT)

@@ -279,3 +279,17 @@ def test_verified_methods_are_lossless_and_report_their_costs(pair, task_file, t
     s = summarize(rows, pair.slm.params.total, pair.llm_params)
     calls = {p["method"]: p["llm_calls_per_token"] for p in s["points"]}
     assert calls["llm"] == 1.0 and calls["spec"] < 1.0 and calls["entropy+verify"] < 1.0
+    assert {p["method"]: p["same_as_llm"] for p in s["points"]} == {"llm": 6, "spec": 6, "entropy+verify": 6}
+
+
+def test_summary_counts_completions_identical_to_the_llm_alone():
+    def rows(method, share, texts):
+        return [{"method": method, "share": share, "id": i, "correct": 0, "completion": t, "tokens": 2, "llm_tokens": 1,
+                 "wall": 1.0, "seconds": 1.0} for i, t in enumerate(texts)]
+
+    data = rows("llm", None, ["a", "b", "c"]) + rows("spec", None, ["a", "b", "x"]) + rows("entropy", 0.2, ["a", "y", "z"])
+    same = {p["method"]: p["same_as_llm"] for p in summarize(data, 1, 2)["points"]}
+    assert same == {"llm": 3, "spec": 2, "entropy": 1}
+    # only the records every unit finished count, and a run without LLM-only rows has no such figure
+    assert {p["method"]: p["same_as_llm"] for p in summarize(data, 1, 2, ids={0, 2})["points"]} == {"llm": 2, "spec": 1, "entropy": 1}
+    assert all("same_as_llm" not in p for p in summarize([r for r in data if r["method"] != "llm"], 1, 2)["points"])

@@ -27,8 +27,9 @@ def _params(n: float) -> str:
 def print_summary(summary: dict, task: str) -> None:
     t = Table(title=f"{task}: {summary['records']} records (every method on the same records)",
               caption="share: measured LLM share of output tokens \\[target]; params: average activated; lat: mean seconds per query; len: mean output tokens; "
-                      "calls/tok: LLM forwards per output token; waste/tok: SLM tokens dropped by rollbacks per output token")
-    for col in ("method", "share", "acc", "95% CI", "params", "tok/s", "lat s", "len", "calls/tok", "waste/tok"):
+                      "calls/tok: LLM forwards per output token; waste/tok: SLM tokens dropped by rollbacks per output token; "
+                      "=llm: completions identical to the LLM alone's")
+    for col in ("method", "share", "acc", "95% CI", "params", "tok/s", "lat s", "len", "calls/tok", "waste/tok", "=llm"):
         t.add_column(col, justify="left" if col == "method" else "right")
     order = {"slm": 0, "llm": 1}
     for p in sorted(summary["points"], key=lambda p: (order.get(p["method"], 2), p["method"], p["target_share"] or 0)):
@@ -36,7 +37,8 @@ def print_summary(summary: dict, task: str) -> None:
         t.add_row(p["method"], f"{p['llm_share']:.3f}{target}", f"{p['accuracy']:.3f}", f"{p['ci95'][0]:.2f}–{p['ci95'][1]:.2f}",
                   _params(p["avg_params"]), f"{p['tokens_per_s']:.1f}", f"{p['latency_s']:.1f}", f"{p['output_tokens']:.0f}",
                   f"{p['llm_calls_per_token']:.3f}" if "llm_calls_per_token" in p else "–",
-                  f"{p['wasted_per_token']:.3f}" if "wasted_per_token" in p else "–")
+                  f"{p['wasted_per_token']:.3f}" if "wasted_per_token" in p else "–",
+                  f"{p['same_as_llm']}/{p['n']}" if "same_as_llm" in p else "–")
     Console().print(t)
     if summary["methods"]:
         m = Table(title="RouteLLM figures: area under the gap-recovered curve, LLM share needed for 50%/80% of the SLM→LLM gap")

@@ -95,6 +95,18 @@ def share_to_recover(points: list[dict], slm: dict, llm: dict, fraction: float) 
     return None
 
 
+def _same_as_llm(points: list[dict], rows: list[dict], ids: set[int]) -> None:
+    """Each point's ``same_as_llm``: how many of its records' completions are the LLM alone's, character
+    for character (where the run has LLM-only rows). Verified decoding at margin 0 should give all of
+    them; on quantized llama.cpp weights it does only with batch-invariant sums (see README)."""
+    llm = {r["id"]: r.get("completion") for r in rows if r["method"] == "llm" and r["id"] in ids}
+    if not llm:
+        return
+    for p in points:
+        rs = [r for r in rows if r["method"] == p["method"] and r["share"] == p["target_share"] and r["id"] in llm]
+        p["same_as_llm"] = sum(r.get("completion") is not None and r.get("completion") == llm[r["id"]] for r in rs)
+
+
 def summarize(rows: list[dict], slm_params: int, llm_params: int, ids: set[int] | None = None) -> dict:
     """``{"points": [...], "methods": {...}}`` over rows of the given record ids (all by default).
 
@@ -110,6 +122,7 @@ def summarize(rows: list[dict], slm_params: int, llm_params: int, ids: set[int] 
         rs = [r for r in rs if r["id"] in ids]
         if rs:
             points.append({"method": method, "target_share": share, **point(rs, slm_params, llm_params)})
+    _same_as_llm(points, rows, ids)
     ref = {p["method"]: p for p in points if p["target_share"] is None}
     methods = {}
     if "slm" in ref and "llm" in ref:

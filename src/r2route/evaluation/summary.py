@@ -95,16 +95,11 @@ def share_to_recover(points: list[dict], slm: dict, llm: dict, fraction: float) 
     return None
 
 
-def _same_as_llm(points: list[dict], rows: list[dict], ids: set[int]) -> None:
-    """Each point's ``same_as_llm``: how many of its records' completions are the LLM alone's, character
-    for character (where the run has LLM-only rows). Verified decoding at margin 0 should give all of
-    them; on quantized llama.cpp weights it does only with batch-invariant sums (see README)."""
-    llm = {r["id"]: r.get("completion") for r in rows if r["method"] == "llm" and r["id"] in ids}
-    if not llm:
-        return
-    for p in points:
-        rs = [r for r in rows if r["method"] == p["method"] and r["share"] == p["target_share"] and r["id"] in llm]
-        p["same_as_llm"] = sum(r.get("completion") is not None and r.get("completion") == llm[r["id"]] for r in rs)
+def same_as_llm(rows: list[dict], llm: dict[int, str]) -> int:
+    """How many of ``rows`` have the LLM alone's completion of their record (``llm``: id → text),
+    character for character. Verified decoding at margin 0 should give all of them; on quantized
+    llama.cpp weights it does only with batch-invariant sums (see README)."""
+    return sum(r["id"] in llm and r.get("completion") is not None and r.get("completion") == llm[r["id"]] for r in rows)
 
 
 def summarize(rows: list[dict], slm_params: int, llm_params: int, ids: set[int] | None = None) -> dict:
@@ -117,12 +112,13 @@ def summarize(rows: list[dict], slm_params: int, llm_params: int, ids: set[int] 
     if ids is None:
         sets = [{r["id"] for r in v} for v in by_unit.values()]
         ids = set.intersection(*sets) if sets else set()
+    llm = {r["id"]: r.get("completion") for r in by_unit.get(("llm", None), ()) if r["id"] in ids}
     points = []
     for (method, share), rs in sorted(by_unit.items(), key=lambda kv: (kv[0][0], -1 if kv[0][1] is None else kv[0][1])):
         rs = [r for r in rs if r["id"] in ids]
         if rs:
-            points.append({"method": method, "target_share": share, **point(rs, slm_params, llm_params)})
-    _same_as_llm(points, rows, ids)
+            points.append({"method": method, "target_share": share, **point(rs, slm_params, llm_params)}
+                          | ({"same_as_llm": same_as_llm(rs, llm)} if llm else {}))
     ref = {p["method"]: p for p in points if p["target_share"] is None}
     methods = {}
     if "slm" in ref and "llm" in ref:

@@ -171,6 +171,33 @@ def test_a_rows_logits_are_bitwise_the_same_alone_and_in_any_batch(f16_pair, hid
     assert not torch.equal(both[1], lone[0])
 
 
+def test_a_rows_logits_do_not_depend_on_batch_mates_rolling_back_or_finishing(f16_pair):
+    """Flash attention sums a row's cache cells in buffer order, and llama.cpp puts a new token in
+    the lowest free cell: when a batch-mate rolls back or finishes, the row's next tokens would
+    land in the freed cells below its earlier ones and sum in another order. The invariant runner
+    keeps freed cells occupied and, when the buffer is full, feeds its rows afresh in order."""
+    lm = f16_pair.llm
+    prompt, mates = list(range(3, 60)), [list(range(200, 240)), list(range(400, 430))]
+    runners = []
+
+    def churn(step, runner, seqs):
+        runners.append(runner)
+        if step % 2 == 1:  # a mate's rollback: its last 3 cached tokens go, one is written again
+            del seqs[1][-2:]
+            runner.truncate(1, len(seqs[1]) - 1)
+        if step % 2 == 0:  # a mate finishes and a new request takes its slot
+            seqs[2] = list(range(500 + step, 580 + step))
+            runner.truncate(2, 0)
+
+    alone = invariant_decode(lm, [prompt], 0, steps=40, hidden=False, context=128)
+    assert torch.equal(alone, invariant_decode(lm, [prompt] + mates, 0, steps=40, hidden=False, context=128, between=churn))
+    assert runners[-1].collections > 0  # the buffer filled up and was rebuilt at least once
+    # without kept cells the same churn changes the row's logits: the test can tell
+    loose = invariant_decode(lm, [prompt] + mates, 0, steps=40, hidden=False, context=128,
+                             between=lambda step, runner, seqs: (setattr(runner, "ordered", False), churn(step, runner, seqs)))
+    assert not torch.equal(alone, loose)
+
+
 def test_mixed_decoding_on_llamacpp_is_independent_of_batch_mates(f16_pair, prompts):
     strat = make_strategy("random", llm_share=0.3)
     cfg = GenerationConfig(max_new_tokens=N, ignore_eos=True, seed=6)
@@ -208,8 +235,11 @@ def test_eval_on_llamacpp_reruns_to_the_same_rows(f16_pair, tmp_path):
 def test_llamacpp_caches_are_sized_to_the_requests(f16_pair, prompts):
     """Engine.generate allocates llama.cpp slots for the longest prompt + max_new_tokens (in steps of
     256), not the whole window, grows them when a call needs more, and decodes the same tokens as
-    a session with whole-window slots."""
+    a session with whole-window slots (an invariant runner: times LLAMACPP_INVARIANT_ROOM)."""
+    from r2route import defaults
     from r2route.engine.engine import context_for
+
+    room = defaults.LLAMACPP_INVARIANT_ROOM
 
     strat = make_strategy("random", llm_share=0.3)
     short = GenerationConfig(max_new_tokens=8, ignore_eos=True, seed=2)
@@ -217,9 +247,9 @@ def test_llamacpp_caches_are_sized_to_the_requests(f16_pair, prompts):
     got, _ = engine.generate(prompts[:4], short)
     lc = engine.runner("llm").lc
     assert context_for(prompts[:4], [short] * 4) == 256 < f16_pair.context_window
-    assert lc.llama_n_ctx(engine.runner("llm").ctx) == 256 * 4
+    assert lc.llama_n_ctx(engine.runner("llm").ctx) == 256 * 4 * room
     whole = Engine(f16_pair, strat, max_batch=4, invariant=True).session()
-    assert lc.llama_n_ctx(whole.llm.ctx) == f16_pair.context_window * 4
+    assert lc.llama_n_ctx(whole.llm.ctx) == f16_pair.context_window * 4 * room
     for i, p in enumerate(prompts[:4]):
         whole.submit(i, p, short)
     while whole.busy:
@@ -227,7 +257,7 @@ def test_llamacpp_caches_are_sized_to_the_requests(f16_pair, prompts):
     assert [whole.finished[i].token_ids for i in range(4)] == [r.token_ids for r in got]
     longer = GenerationConfig(max_new_tokens=300, ignore_eos=True)
     engine.generate(prompts[:1], longer)
-    assert lc.llama_n_ctx(engine.runner("llm").ctx) == context_for(prompts[:1], [longer]) * 4 > 256 * 4
+    assert lc.llama_n_ctx(engine.runner("llm").ctx) == context_for(prompts[:1], [longer]) * 4 * room > 256 * 4 * room
 
 
 def test_verify_all_is_the_llms_greedy_output_bitwise_with_llamacpps_own_settings(f16_pair, prompts):

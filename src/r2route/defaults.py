@@ -97,6 +97,12 @@ LLAMACPP_OUTPUTS = 16
 # LLAMACPP_HALVE_CALLS); see README, "Reproducibility".
 LLAMACPP_INVARIANT_BATCH = 7
 LLAMACPP_INVARIANT_MIN = 2
+# Flash attention also sums a row's cells in buffer order, and llama.cpp gives a new token the
+# lowest free cell, so cells that a batch-mate's rollback or release frees would take the row's next
+# tokens below its earlier ones. An invariant runner keeps freed cells occupied until its buffer is
+# full, then feeds its live rows afresh in order; this many times the requests' positions make
+# that rare (a rebuild re-feeds every live token: see README, "Reproducibility").
+LLAMACPP_INVARIANT_ROOM = 3
 EVAL_BATCH_INVARIANT = True
 LLAMACPP_KV_TYPE = "f16"  # f32 doubles the cache but matches transformers to ~1e-5 (the tests use it)
 

@@ -3,6 +3,14 @@
 One llama.cpp context holds every slot as its own sequence (``seq_id`` = slot) in one unified KV
 buffer. A catch-up is a flat batch of each slot's unseen tokens, with output requested only at
 each slot's last token: no padding, ever. Rolling a slot back is ``llama_memory_seq_rm``.
+
+An *ordered* runner (eval's batch-invariant one) keeps each row's cells in position order: flash
+attention sums a row's cells in buffer order, and llama.cpp gives a new token the lowest free
+cell, so a cell that a batch-mate freed would put the row's next token below its earlier ones and
+change its sums. Freed cells therefore pass to a graveyard sequence that nothing reads, and stay
+occupied; new tokens only ever go above every used cell. When the buffer is full, it is cleared
+and every live row fed afresh, row after row, which rebuilds the same KV bitwise (a token's KV
+depends only on its prefix, whatever the calls it came in) in position order.
 """
 
 from __future__ import annotations
@@ -38,15 +46,18 @@ class CallShape:
 
 
 class LlamaCppRunner(HeldTokens):
-    def __init__(self, lm: LlamaCppModel, num_slots: int, context: int, shape: CallShape | None = None, hidden: bool = True):
+    def __init__(self, lm: LlamaCppModel, num_slots: int, context: int, shape: CallShape | None = None, hidden: bool = True,
+                 ordered: bool = False):
         lc = self.lc = require_llama_cpp()
         self.lm = lm
         self.num_slots = num_slots
         self.shape = shape or CallShape.default(invariant=False)
+        self.ordered = ordered
         cp = lc.llama_context_default_params()
         # A row ends before its slot is full (its last token is never fed), which leaves a cell for
         # a lone token's companion (see _decode). llama.cpp rounds n_ctx up to a multiple of 256.
-        cp.n_ctx = context * num_slots
+        # An ordered runner's graveyard needs room beyond the live rows (see the module docstring).
+        cp.n_ctx = context * num_slots * (defaults.LLAMACPP_INVARIANT_ROOM if ordered else 1)
         cp.n_batch = cp.n_ubatch = self.shape.tokens
         # Hidden states beside the logits (the router reads the SLM's) need llama.cpp's embeddings
         # mode, in which it outputs every token of a call: the output head runs on all of them, not
@@ -56,8 +67,8 @@ class LlamaCppRunner(HeldTokens):
         self.hidden = hidden
         self._embeddings = False
         cp.embeddings = False
-        cp.n_outputs_max = max(self.shape.outputs, num_slots + 1)  # llama.cpp reserves one per sequence at start
-        cp.n_seq_max = num_slots + 1  # the last sequence is scratch: see _decode
+        cp.n_outputs_max = max(self.shape.outputs, num_slots + 2)  # llama.cpp reserves one per sequence at start
+        cp.n_seq_max = num_slots + 2  # then scratch (see _decode) and the graveyard (see truncate)
         cp.kv_unified = True
         cp.n_threads = cp.n_threads_batch = lm.threads
         cp.type_k = cp.type_v = lc.GGML_TYPE_F32 if lm.kv_type == "f32" else lc.GGML_TYPE_F16
@@ -70,7 +81,10 @@ class LlamaCppRunner(HeldTokens):
             raise R2RouteError(f"llama.cpp could not create a context of {cp.n_ctx} positions for {lm.name}")
         self.mem = lc.llama_get_memory(self.ctx)
         self.batch = lc.llama_batch_init(self.shape.tokens, 0, 1)
-        self.scratch = num_slots
+        self.scratch, self.graveyard = num_slots, num_slots + 1
+        self.capacity = lc.llama_n_ctx(self.ctx)
+        self.buried = 0  # cells the graveyard holds
+        self.collections = self.refed = 0  # buffer rebuilds, and the tokens they fed again
         self.lengths = [0] * num_slots
         self.calls = 0
         self.tokens_fed = 0
@@ -84,6 +98,9 @@ class LlamaCppRunner(HeldTokens):
 
     def truncate(self, slot: int, length: int) -> None:
         if length < self.lengths[slot]:
+            if self.ordered:  # the cells stay taken, so no later token lands below a live one
+                self.lc.llama_memory_seq_cp(self.mem, slot, self.graveyard, length, -1)
+                self.buried += self.lengths[slot] - length
             self.lc.llama_memory_seq_rm(self.mem, slot, length, -1)
             self.lengths[slot] = length
             del self.held[slot][length:]
@@ -92,7 +109,7 @@ class LlamaCppRunner(HeldTokens):
         """Give ``dst`` the first ``length`` cached tokens of ``src``: in the unified buffer the
         cells are shared, not copied."""
         length = min(length, self.lengths[src])
-        self.lc.llama_memory_seq_rm(self.mem, dst, -1, -1)
+        self.truncate(dst, 0)
         if length > 0:
             self.lc.llama_memory_seq_cp(self.mem, src, dst, 0, length)
         self.lengths[dst] = length
@@ -107,6 +124,11 @@ class LlamaCppRunner(HeldTokens):
         """Feed ``seqs[i][seen:ends[i]]``; hidden [m, d] and logits [m, V] at the absolute positions
         ``outputs[i]`` (each fed in this call), row by row in order (see ModelRunner.forward)."""
         self._check_prefix(slots, seqs)
+        if self.ordered and self.buried:
+            used = sum(self.lengths) + self.buried
+            new = sum(e - self.lengths[s] for s, e in zip(slots, ends)) + self.shape.tokens  # + a call's companions
+            if used + new > self.capacity:
+                self._rebuild()
         entries = []  # (slot, token, position, output row or -1)
         m = 0
         for slot, seq, end, outs in zip(slots, seqs, ends, outputs):
@@ -128,6 +150,21 @@ class LlamaCppRunner(HeldTokens):
             self.lengths[slot] = end
         self._hold(slots, seqs, ends)
         return (None if hidden is None else torch.from_numpy(hidden)), torch.from_numpy(logits)
+
+    def _rebuild(self) -> None:
+        """Free the graveyard's cells by clearing the buffer and feeding every live row again, one
+        after another, so each row's cells are contiguous and in order (an ordered runner whose
+        buffer is full). Not counted in ``calls``/``tokens_fed``: the method did not ask for it."""
+        live = [(s, self.held[s]) for s in range(self.num_slots) if self.lengths[s]]
+        calls, fed = self.calls, self.tokens_fed
+        self.lc.llama_memory_clear(self.mem, False)
+        self.lengths, self.buried = [0] * self.num_slots, 0
+        self._init_held(self.num_slots)
+        for s, seq in live:
+            self.forward([s], [seq], [len(seq)], [[]])
+        self.collections += 1
+        self.refed += self.tokens_fed - fed
+        self.calls, self.tokens_fed = calls, fed
 
     def _calls(self, entries: list[tuple]) -> list[list[tuple]]:
         """Consecutive runs of entries, one llama.cpp call each: at most shape.tokens tokens and

@@ -270,3 +270,17 @@ def test_verify_all_is_the_llms_greedy_output_bitwise_with_llamacpps_own_setting
     spec, stats = Engine(f16_pair, make_strategy("slm"), max_batch=4, invariant=True).generate(prompts[:4], spec_cfg)
     assert [r.token_ids for r in spec] == [r.token_ids for r in llm_only]
     assert stats.llm_calls < stats.tokens and stats.rollbacks > 0
+
+
+def test_verified_routing_matches_the_llm_alone_through_buffer_rebuilds(f16_pair, prompts):
+    """Many requests through 4 slots, with rollbacks and rows finishing at different lengths, fill
+    an invariant runner's buffer (freed cells are kept): it is rebuilt on the way, and router-timed
+    verification still writes the LLM alone's tokens (each row alone, max_new_tokens cut short)."""
+    reqs = [p + [7 + i] for i in range(4) for p in prompts[:4]]  # slots of 256 positions: 3,072 cells
+    gens = [GenerationConfig(max_new_tokens=150 + 7 * (i % 4), ignore_eos=True, verify="all", max_draft=4, seed=i) for i in range(len(reqs))]
+    got, stats = Engine(f16_pair, make_strategy("random", llm_share=0.1), max_batch=4, invariant=True).generate(reqs, gens)
+    assert stats.refed_tokens > 0 and stats.rollbacks > 0
+    llm = Engine(f16_pair, make_strategy("llm"), max_batch=1, invariant=True)
+    for i in (0, 7, 13, 15):
+        alone, _ = llm.generate([reqs[i]], GenerationConfig(max_new_tokens=gens[i].max_new_tokens, ignore_eos=True))
+        assert alone[0].token_ids == got[i].token_ids

@@ -56,6 +56,7 @@ class ModelRunner(HeldTokens):
         # Forward calls and tokens fed, for the engine's stats.
         self.calls = 0
         self.tokens_fed = 0
+        self.refed = 0  # never: only llama.cpp's invariant runner rebuilds its cache
         self._init_held(num_slots)
 
     def seen(self, slot: int) -> int:

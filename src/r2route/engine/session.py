@@ -90,7 +90,7 @@ class DecodeSession:
         self.finished.clear()
         for r in (self.slm, self.llm):
             if r is not None:
-                r.calls = r.tokens_fed = 0
+                r.calls = r.tokens_fed = r.refed = 0
 
     # --- requests in and out ---
     def submit(self, rid, prompt: list[int] | PairPrompt, gen: GenerationConfig, strategy: Strategy | None = None) -> None:
@@ -147,6 +147,7 @@ class DecodeSession:
         self.stats.slm_calls, self.stats.slm_tokens_fed = self.slm.calls, self.slm.tokens_fed
         if self.llm is not None:  # a remote LLM's calls are counted as they are made
             self.stats.llm_calls, self.stats.llm_tokens_fed = self.llm.calls, self.llm.tokens_fed
+        self.stats.refed_tokens = self.slm.refed + (self.llm.refed if self.llm is not None else 0)
         return events
 
     def _admit(self) -> None:

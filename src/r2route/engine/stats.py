@@ -66,6 +66,7 @@ class BatchStats(_Rates):
     handoff_mismatches: int = 0  # text handoffs the tokenizer could not reproduce exactly
     rollbacks: int = 0  # checked positions where the LLM wrote another token and the SLM had written on after it
     wasted_slm_tokens: int = 0  # SLM tokens written after such a position and dropped
+    refed_tokens: int = 0  # tokens invariant llama.cpp runners fed again to rebuild a full buffer (both models)
 
     def to_dict(self) -> dict:
         d = asdict(self)

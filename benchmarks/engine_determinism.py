@@ -7,9 +7,10 @@ runs them: prefix cache off unless --prefix-cache, batch-invariant llama.cpp sum
 the setting of generate and serve) and prints, per repeat, how many completions
 equal the first run's: the same batches again in the same engine, after other batches, in a fresh
 engine, one prompt at a time, and in batches where half the rows are LLM-only (the query-level
-router's waves: the SLM then runs on fewer rows). With --spec, also speculative decoding (verify all,
-drafts of 4, margin 0) against the LLM alone: lossless means the same text. With --json, one line per
-comparison.
+router's waves: the SLM then runs on fewer rows), and all prompts in one call as `eval` runs them (a
+finished row's slot takes the next prompt). With --spec, also speculative decoding (verify all,
+drafts of 4, margin 0) against the LLM alone, by batches and, with random routing deciding when to
+check, through the slots: lossless means the same text. With --json, one line per comparison.
 """
 
 import argparse
@@ -19,7 +20,7 @@ import json
 from r2route.engine import Engine, GenerationConfig
 from r2route.evaluation.tasks import load_task
 from r2route.pair import PairConfig, load_pair
-from r2route.router.strategies import LLMOnly, SLMOnly
+from r2route.router.strategies import LLMOnly, RandomStrategy, SLMOnly
 
 
 def main() -> None:
@@ -68,6 +69,12 @@ def main() -> None:
     if args.spec:
         report("speculative decoding vs LLM alone", batched(eng, g=dataclasses.replace(gen, verify="all", max_draft=4)), llm_alone)
     report("fresh engine", batched(engine()), first)
+    # eval's way: every prompt in one call, a finished row's slot taking the next prompt, so rows
+    # run beside batch-mates that finish, roll back and start at other times
+    report("every prompt through the slots (eval)", [r.text for r in engine().generate(prompts, gen)[0]], first)
+    if args.spec:
+        spec = engine().generate(prompts, dataclasses.replace(gen, verify="all", max_draft=4), RandomStrategy(0.2))[0]
+        report("random routing + verify, through the slots, vs LLM alone", [r.text for r in spec], llm_alone)
     solo_engine = engine()
     report("one prompt at a time", [solo_engine.generate([p], gen)[0][0].text for p in prompts], first)
     # the query-level router's waves: every other row goes to the LLM, so the SLM runs on half the rows

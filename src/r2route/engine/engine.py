@@ -9,6 +9,7 @@ from .. import defaults
 from ..pair.pair import ModelPair
 from ..router.strategies import Strategy
 from .request import GenerationConfig, PairPrompt, Result, TokenEvent, slm_length
+from .heap import trim_heap
 from .schedule import Schedule
 from .session import DecodeSession
 from .stats import BatchStats
@@ -96,6 +97,7 @@ class Engine:
         while sess.busy:
             yield from sess.step()
         sess.stats.seconds = time.perf_counter() - t0
+        trim_heap()
         if results is not None:
             results.update(sess.finished)
             results["batch"] = sess.stats

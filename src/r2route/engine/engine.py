@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from .. import defaults
 from ..pair.pair import ModelPair
 from ..router.strategies import Strategy
-from .request import GenerationConfig, PairPrompt, Result, TokenEvent, slm_length
 from .heap import trim_heap
+from .request import GenerationConfig, PairPrompt, Result, TokenEvent, slm_length
 from .schedule import Schedule
 from .session import DecodeSession
 from .stats import BatchStats

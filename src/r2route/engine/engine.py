@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from .. import defaults
 from ..pair.pair import ModelPair
 from ..router.strategies import Strategy
-from .heap import trim_heap
 from .request import GenerationConfig, PairPrompt, Result, TokenEvent, slm_length
 from .schedule import Schedule
 from .session import DecodeSession
@@ -97,7 +96,6 @@ class Engine:
         while sess.busy:
             yield from sess.step()
         sess.stats.seconds = time.perf_counter() - t0
-        trim_heap()
         if results is not None:
             results.update(sess.finished)
             results["batch"] = sess.stats

@@ -41,6 +41,7 @@ from ..pair.pair import ModelPair
 from ..router.strategies import StepView, Strategy
 from .detokenize import TextStream, TokenReader
 from .handoff import make_handoff
+from .heap import trim_heap
 from .request import ROUTE_DRAW, SLM_DRAW, GenerationConfig, PairPrompt, Result, TokenEvent, position_generator
 from .retokenize import common_prefix
 from .row import Row
@@ -167,6 +168,8 @@ class DecodeSession:
         del self.rows[slot]
         self.free.append(slot)
         self.free.sort()  # low slots first keeps active rows contiguous (cheap cache views)
+        if not self.busy:  # the batch drained: hand its freed heap pages back (see .heap)
+            trim_heap()
 
     def _propose(self, slots: list[int]) -> None:
         rows = [self.rows[s] for s in slots]

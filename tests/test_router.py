@@ -7,7 +7,7 @@ import torch
 
 from r2route.errors import R2RouteError
 from r2route.router import RouterBundle, RouterConfig, RouterModel, load_router, make_strategy, save_router
-from r2route.router.features import normalized_entropy, topk_logprobs
+from r2route.router.features import from_logprobs, normalized_entropy, topk_logit_features, topk_logprobs
 
 
 def make(features=("hidden", "token", "logits"), seed=0):
@@ -85,6 +85,22 @@ def test_features():
     assert ent[0].item() == pytest.approx(1.0) and ent[1].item() == pytest.approx(0.0, abs=1e-6)
     top = topk_logprobs(logits, 2)
     assert top.shape == (2, 2) and torch.all(top[:, 0] >= top[:, 1])
+
+
+def test_gap_features_equal_log_probability_gaps():
+    """logits_ref='max' reads gaps to the top logit from the block top-k alone; a label table holds
+    log-probabilities, from which training derives the same gaps (the log-sum-exp cancels)."""
+    logits = torch.randn(3, 50_000, generator=torch.Generator().manual_seed(0)) * 4
+    gaps = topk_logit_features(logits, 20, "max")
+    assert torch.all(gaps[:, 0] == 0) and torch.all(gaps[:, :-1] >= gaps[:, 1:])
+    torch.testing.assert_close(gaps, from_logprobs(topk_logprobs(logits, 20), "max"), atol=1e-4, rtol=0)
+    torch.testing.assert_close(gaps, logits.topk(20).values - logits.amax(-1, keepdim=True))
+    assert topk_logit_features(logits, 20, "logsumexp").equal(topk_logprobs(logits, 20))
+
+
+def test_logits_ref_is_checked():
+    with pytest.raises(R2RouteError, match="logits_ref"):
+        RouterConfig(hidden_size=8, embed_size=8, logits_ref="mean")
 
 
 @pytest.mark.parametrize("kwargs, msg", [

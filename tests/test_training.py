@@ -147,14 +147,18 @@ def test_calibration_hits_the_target_on_validation(pair, tiny_labels, tmp_path, 
     assert bundle.pair == labels.pair
 
 
-def test_strategy_scores_equal_training_scores(pair, tiny_labels, tmp_path):
-    """The features training reads from the label table are the ones decoding builds from logits."""
+@pytest.mark.parametrize("ref", ["logsumexp", "max"])
+def test_strategy_scores_equal_training_scores(pair, tiny_labels, tmp_path, ref):
+    """The features training reads from the label table are the ones decoding builds from logits
+    (log-probabilities, or gaps to the top logit with logits_ref='max')."""
     labels = read_labels(tiny_labels)
-    train_router_run(labels, tmp_path / "r", TrainConfig(width=32, depth=1, max_epochs=2), pair.slm.embed, pair.slm.hidden_size, progress=False)
+    train_router_run(labels, tmp_path / "r", TrainConfig(width=32, depth=1, max_epochs=2, logits_ref=ref), pair.slm.embed,
+                     pair.slm.hidden_size, progress=False)
     bundle = load_router(tmp_path / "r")
+    assert bundle.model.cfg.logits_ref == ref
     rows = np.zeros(len(labels), bool)
     rows[:40] = True
-    want = predict(bundle.model, make_inputs(labels, rows, bundle.model.cfg.features, 100, pair.slm.embed), 40)
+    want = predict(bundle.model, make_inputs(labels, rows, bundle.model.cfg.features, 100, pair.slm.embed, ref), 40)
     # rebuild full logits whose top-k log-probabilities are the stored ones: the rest of the mass is
     # spread evenly over the other tokens (below the k-th, so the top-k set is unchanged)
     V = pair.slm.vocab_size

@@ -28,6 +28,11 @@ ROUTER_WIDTH = 128
 ROUTER_DEPTH = 2
 ROUTER_LOGITS_PROJ = 64
 ROUTER_FEATURES = ("hidden", "token", "logits")
+# What the top-k logits are taken relative to: "logsumexp" gives log-probabilities (the paper's
+# feature); "max" gives each one's gap to the top logit, which needs no exp over the vocabulary
+# (the router's largest single cost at batch 4, README "Router cost") but drops the top token's
+# probability itself, which the router must then infer from the k gaps.
+ROUTER_LOGITS_REF = "logsumexp"
 ROUTER_DROPOUT = 0.1
 
 # --- router training (issue "Router training") ---

@@ -24,6 +24,7 @@ def train_router(
     width: Annotated[int, typer.Option("--width", help="Width of the residual MLP.")] = defaults.ROUTER_WIDTH,
     depth: Annotated[int, typer.Option("--depth", help="Residual blocks.")] = defaults.ROUTER_DEPTH,
     top_k: Annotated[int, typer.Option("--top-k", help="SLM log-probabilities the router reads (≤ what the labels store).")] = defaults.ROUTER_TOP_K,
+    logits_ref: Annotated[str, typer.Option("--logits-ref", help="Top-k logits minus the log-sum-exp (log-probabilities, the paper's) or minus the max (no vocabulary-wide exp at decode time).")] = defaults.ROUTER_LOGITS_REF,
     epochs: Annotated[int, typer.Option("--epochs", help="Most epochs (training stops early on validation loss).")] = defaults.ROUTER_MAX_EPOCHS,
     patience: Annotated[int, typer.Option("--patience", help="Epochs without a better validation loss before stopping.")] = defaults.ROUTER_PATIENCE,
     lr: Annotated[float, typer.Option("--lr", help="AdamW learning rate.")] = defaults.ROUTER_LR,
@@ -45,7 +46,7 @@ def train_router(
     bad = [f for f in feats if f not in FEATURES]
     if bad or not feats:
         raise R2RouteError(f"--features must be a non-empty subset of {','.join(FEATURES)}, got {features!r}")
-    cfg = TrainConfig(features=feats, objective=objective, width=width, depth=depth, top_k=top_k, max_epochs=epochs,
+    cfg = TrainConfig(features=feats, objective=objective, width=width, depth=depth, top_k=top_k, logits_ref=logits_ref, max_epochs=epochs,
                       patience=patience, lr=lr, batch_size=batch_size, seed=seed)
     cfg.validate()
     if Path(out).exists() and not Path(out).is_dir():

@@ -43,6 +43,21 @@ def topk_logprobs(logits: torch.Tensor, k: int) -> torch.Tensor:
     return vals - m + torch.log_softmax(x, dim=-1).amax(dim=-1, keepdim=True)
 
 
+def topk_logit_features(logits: torch.Tensor, k: int, ref: str) -> torch.Tensor:
+    """The router's logits feature: the k largest logits minus the log-sum-exp (``ref='logsumexp'``:
+    log-probabilities) or minus the largest (``'max'``: gaps to the top token, no vocabulary-wide exp)."""
+    if ref == "logsumexp":
+        return topk_logprobs(logits, k)
+    vals, m = topk_values_and_max(logits.float(), min(k, logits.shape[-1]))
+    return vals - m
+
+
+def from_logprobs(topk_lp: torch.Tensor, ref: str) -> torch.Tensor:
+    """The same feature from stored top-k log-probabilities (label tables): the log-sum-exp cancels
+    in a gap, so ``lp − lp[0]`` is exactly the logits' gap to their maximum."""
+    return topk_lp if ref == "logsumexp" else topk_lp - topk_lp[:, :1]
+
+
 def normalized_entropy(logits: torch.Tensor) -> torch.Tensor:
     """Entropy of softmax(logits) divided by ln(V): 0 = certain, 1 = uniform; comparable across vocabularies."""
     logp = torch.log_softmax(logits.float(), dim=-1)

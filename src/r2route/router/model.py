@@ -3,7 +3,8 @@
 Inputs per token (each switchable, for the paper's ablations):
 - ``hidden``: the SLM's last-layer hidden state at the position that predicts the token;
 - ``token``: the SLM's (frozen) input embedding of the token it proposes;
-- ``logits``: the SLM's top-k log-probabilities, sorted, through a linear projection.
+- ``logits``: the SLM's top-k log-probabilities, sorted, through a linear projection (or, with
+  ``logits_ref='max'``, the top-k logits minus the largest: see ``defaults.ROUTER_LOGITS_REF``).
 They are concatenated, lifted to ``width``, passed through ``depth`` pre-norm residual MLP blocks,
 and read out as one logit (sigmoid → probability that the token is divergent).
 """
@@ -19,6 +20,7 @@ from .. import defaults
 from ..errors import R2RouteError
 
 FEATURES = ("hidden", "token", "logits")
+LOGITS_REFS = ("logsumexp", "max")
 
 
 @dataclass
@@ -33,6 +35,7 @@ class RouterConfig:
     logits_proj: int = defaults.ROUTER_LOGITS_PROJ
     features: tuple[str, ...] = field(default_factory=lambda: tuple(defaults.ROUTER_FEATURES))
     dropout: float = defaults.ROUTER_DROPOUT
+    logits_ref: str = defaults.ROUTER_LOGITS_REF  # top-k logits minus this (see defaults)
 
     def __post_init__(self):
         self.features = tuple(self.features)
@@ -41,6 +44,8 @@ class RouterConfig:
             raise R2RouteError(f"router features must be a non-empty subset of {','.join(FEATURES)}, got {','.join(self.features) or 'none'}")
         if self.width < 1 or self.depth < 0 or self.top_k < 1:
             raise R2RouteError("router width and top_k must be ≥ 1 and depth ≥ 0")
+        if self.logits_ref not in LOGITS_REFS:
+            raise R2RouteError(f"router logits_ref must be one of {', '.join(LOGITS_REFS)}, got {self.logits_ref}")
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -14,7 +14,7 @@ import torch
 
 from .. import defaults
 from ..errors import R2RouteError
-from .features import normalized_entropy, topk_logprobs
+from .features import normalized_entropy, topk_logit_features
 from .folded import FoldedRouter
 from .io import RouterBundle
 
@@ -101,12 +101,12 @@ class NeuralStrategy(ScoreStrategy):
 
     @torch.inference_mode()
     def scores(self, view: StepView) -> torch.Tensor:
-        feats = self.model.cfg.features
+        cfg = self.model.cfg
         logits = self.scorer(
-            view.hidden if "hidden" in feats else None,
+            view.hidden if "hidden" in cfg.features else None,
             view.tokens,
             view.embed,
-            topk_logprobs(view.logits, self.model.cfg.top_k) if "logits" in feats else None,
+            topk_logit_features(view.logits, cfg.top_k, cfg.logits_ref) if "logits" in cfg.features else None,
         )
         return torch.sigmoid(logits)
 

@@ -62,14 +62,14 @@ def fit(labels: LabelSet, cfg: TrainConfig, embed: Embed | None, embed_size: int
         raise R2RouteError("the training split holds no labeled tokens: label more queries or lower --val-percent")
     va = usable & labels.is_val
     mcfg = router_config(labels, cfg, embed_size)
-    res = train(mcfg, cfg, make_inputs(labels, tr, cfg.features, cfg.top_k, embed), y[tr],
-                make_inputs(labels, va, cfg.features, cfg.top_k, embed), y[va], progress)
+    res = train(mcfg, cfg, make_inputs(labels, tr, cfg.features, cfg.top_k, embed, cfg.logits_ref), y[tr],
+                make_inputs(labels, va, cfg.features, cfg.top_k, embed, cfg.logits_ref), y[va], progress)
     # Routers are saved in float16: calibrate the weights that will be loaded, not their float32 originals.
     with torch.no_grad():
         for p in res.model.state_dict().values():
             p.copy_(p.to(SAVE_DTYPE).to(p.dtype))
     rows, _ = eval_rows(labels)
-    scores = predict(res.model, make_inputs(labels, rows, cfg.features, cfg.top_k, embed), int(rows.sum()))
+    scores = predict(res.model, make_inputs(labels, rows, cfg.features, cfg.top_k, embed, cfg.logits_ref), int(rows.sum()))
     return res, scores
 
 

@@ -13,7 +13,8 @@ from tqdm.auto import tqdm
 
 from .. import defaults
 from ..errors import R2RouteError
-from ..router.model import RouterConfig, RouterModel
+from ..router.features import from_logprobs
+from ..router.model import LOGITS_REFS, RouterConfig, RouterModel
 from .labels import OBJECTIVES, LabelSet
 
 
@@ -27,6 +28,7 @@ class TrainConfig:
     depth: int = defaults.ROUTER_DEPTH
     top_k: int = defaults.ROUTER_TOP_K
     logits_proj: int = defaults.ROUTER_LOGITS_PROJ
+    logits_ref: str = defaults.ROUTER_LOGITS_REF
     dropout: float = defaults.ROUTER_DROPOUT
     lr: float = defaults.ROUTER_LR
     weight_decay: float = defaults.ROUTER_WEIGHT_DECAY
@@ -41,6 +43,8 @@ class TrainConfig:
         for name in ("batch_size", "max_epochs", "width", "top_k"):
             if getattr(self, name) < 1:
                 raise R2RouteError(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(self, name)}")
+        if self.logits_ref not in LOGITS_REFS:
+            raise R2RouteError(f"--logits-ref must be one of {', '.join(LOGITS_REFS)}, got {self.logits_ref}")
         if self.patience < 0 or self.lr <= 0:
             raise R2RouteError("--patience must be ≥ 0 and --lr > 0")
 
@@ -63,7 +67,7 @@ class Inputs:
 
 
 def make_inputs(labels: LabelSet, rows: np.ndarray, features: tuple[str, ...], top_k: int,
-                embed: Callable[[torch.Tensor], torch.Tensor] | None) -> Inputs:
+                embed: Callable[[torch.Tensor], torch.Tensor] | None, logits_ref: str = defaults.ROUTER_LOGITS_REF) -> Inputs:
     """Select ``rows`` of ``labels`` for the chosen features. ``embed`` maps SLM token ids to input
     embeddings; it is called once on the distinct tokens, not per row."""
     idx = torch.from_numpy(np.flatnonzero(rows))
@@ -79,7 +83,7 @@ def make_inputs(labels: LabelSet, rows: np.ndarray, features: tuple[str, ...], t
         hidden=labels.hidden[idx] if "hidden" in features else None,
         token_rows=token_rows,
         token_table=token_table,
-        topk=labels.topk_logprobs[idx, :top_k] if "logits" in features else None,
+        topk=from_logprobs(labels.topk_logprobs[idx, :top_k], logits_ref) if "logits" in features else None,
     )
 
 
@@ -87,7 +91,8 @@ def router_config(labels: LabelSet, cfg: TrainConfig, embed_size: int) -> Router
     if "logits" in cfg.features and cfg.top_k > labels.topk_logprobs.shape[1]:
         raise R2RouteError(f"--top-k {cfg.top_k} exceeds the {labels.topk_logprobs.shape[1]} log-probabilities the labels store")
     return RouterConfig(hidden_size=labels.hidden.shape[1], embed_size=embed_size, top_k=cfg.top_k, width=cfg.width,
-                        depth=cfg.depth, logits_proj=cfg.logits_proj, features=cfg.features, dropout=cfg.dropout)
+                        depth=cfg.depth, logits_proj=cfg.logits_proj, features=cfg.features, dropout=cfg.dropout,
+                        logits_ref=cfg.logits_ref)
 
 
 @torch.inference_mode()

@@ -95,3 +95,25 @@ def test_sliding_window_models_are_capped_at_their_window(pair):
     lm = LoadedModel("m", MistralForCausalLM(cfg), pair.tokenizer, count_params(MistralForCausalLM(cfg)))
     assert lm.context_window == 512
     assert pair.slm.context_window == 2048  # full attention: max_position_embeddings
+
+
+def test_tokenizers_load_without_their_constructors_python_copies(tmp_path):
+    """BPE tokenizer classes such as Qwen2's keep the vocabulary and merges their constructor read
+    (~90 MiB for Qwen's); the pair's loader drops them, and the tokenizer must work exactly as before."""
+    from transformers import AutoTokenizer
+
+    from r2route.pair.tokenizers import from_pretrained
+
+    tiny_tokenizer().save_pretrained(tmp_path)
+    cfg = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    cfg["tokenizer_class"] = "Qwen2Tokenizer"
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(cfg))
+    full, lean = AutoTokenizer.from_pretrained(tmp_path), from_pretrained(str(tmp_path))
+    assert len(full._vocab) > 500 and len(full._merges) > 100  # what there is to drop
+    assert not lean._vocab and not lean._merges
+    text = "Natalia sold clips to 48 of her friends in April, and then she sold half as many in May. 3*4=12 ünïcode"
+    assert lean(text).input_ids == full(text).input_ids
+    assert lean.decode(full(text).input_ids) == full.decode(full(text).input_ids)
+    chat = [{"role": "user", "content": text}]
+    assert lean.apply_chat_template(chat, tokenize=False, add_generation_prompt=True) == full.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    assert lean.get_vocab() == full.get_vocab() and lean.eos_token_id == full.eos_token_id

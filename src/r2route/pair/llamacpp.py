@@ -18,6 +18,7 @@ from .. import defaults
 from ..errors import R2RouteError
 from ..optional import require
 from .loading import ParamCount
+from .tokenizers import from_pretrained
 
 
 def require_llama_cpp():
@@ -31,22 +32,20 @@ def _tokenizer_for(path: Path, like=None):
     """transformers' tokenizer from a GGUF file, cached as a directory keyed by the file's identity.
     ``like``: a tokenizer already loaded; where this file's tokenizer is the same (its files are
     byte for byte equal), that one is returned instead of a second copy (~100 MB for Qwen's vocabulary)."""
-    from transformers import AutoTokenizer
-
     from .registry import cache_dir
 
     st = path.stat()
     key = hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
     cached = cache_dir() / "tokenizers" / f"{path.stem}-{key}"
     if not (cached / "tokenizer_config.json").is_file():
-        tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        tok = from_pretrained(str(path.parent), gguf_file=path.name)
         try:
             tok.save_pretrained(cached)
         except OSError:
             return tok  # a read-only cache only costs the conversion next time
     if like is not None and _same_files(cached, Path(getattr(like, "name_or_path", "") or "/nonexistent")):
         return like
-    return AutoTokenizer.from_pretrained(cached)
+    return from_pretrained(str(cached))
 
 
 def _same_files(a: Path, b: Path) -> bool:

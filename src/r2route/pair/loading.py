@@ -11,6 +11,7 @@ import torch
 from ..errors import R2RouteError
 from ..optional import require
 from .specs import ModelSpec
+from .tokenizers import from_pretrained
 
 _DTYPES = {
     "float32": torch.float32, "fp32": torch.float32,
@@ -122,11 +123,9 @@ class LoadedModel:
 
 def load_tokenizer(spec: ModelSpec):
     """Only the tokenizer of ``spec`` (e.g. for a remote LLM's chat template)."""
-    from transformers import AutoTokenizer
-
     kwargs = {"gguf_file": spec.gguf_file} if spec.gguf_file else {}
     try:
-        return AutoTokenizer.from_pretrained(spec.tokenizer or spec.location, **({} if spec.tokenizer else kwargs))
+        return from_pretrained(spec.tokenizer or spec.location, **({} if spec.tokenizer else kwargs))
     except (OSError, ValueError) as e:
         raise R2RouteError(f"could not load tokenizer {spec.location}: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
 
@@ -158,13 +157,13 @@ def load_model(spec: ModelSpec, device: torch.device, dtype: torch.dtype, backen
 
 def load_transformers_model(spec: ModelSpec, device: torch.device, dtype: torch.dtype) -> LoadedModel:
     """Load ``spec`` with transformers (GGUF files are dequantized)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     kwargs = {"gguf_file": spec.gguf_file} if spec.gguf_file else {}
     if spec.kind == "gguf":
         _require_gguf()
     try:
-        tok = AutoTokenizer.from_pretrained(spec.tokenizer or spec.location, **({} if spec.tokenizer else kwargs))
+        tok = from_pretrained(spec.tokenizer or spec.location, **({} if spec.tokenizer else kwargs))
         model = AutoModelForCausalLM.from_pretrained(spec.location, dtype=dtype, **kwargs)
     except (OSError, ValueError, EnvironmentError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -83,7 +83,9 @@ class LlamaCppRunner(HeldTokens):
         self.batch = lc.llama_batch_init(self.shape.tokens, 0, 1)
         self.scratch, self.graveyard = num_slots, num_slots + 1
         self.capacity = lc.llama_n_ctx(self.ctx)
-        self.buried = 0  # cells the graveyard holds
+        # Cells the graveyard holds, at most: one still shared with another slot (copy_prefix) is
+        # counted twice, which only makes the buffer rebuild sooner.
+        self.buried = 0
         self.collections = self.refed = 0  # buffer rebuilds, and the tokens they fed again
         self.lengths = [0] * num_slots
         self.calls = 0

@@ -98,6 +98,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pair", default="tiny")
     ap.add_argument("--shapes", help="SLM,LLM random-weight shapes, e.g. 1.5b,14b")
+    ap.add_argument("--echo", action="store_true", help="with --shapes: models whose layers add nothing, so both predict their "
+                    "input token and agree everywhere (no rollbacks: provisional routing's best case; plain random weights are its worst)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--batch", default="1", help="comma-separated batch sizes")
@@ -112,13 +114,15 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    if args.echo and not args.shapes:
+        ap.error("--echo builds random-weight models: give --shapes too")
     base_rss = status_bytes()
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
     if args.shapes:
         slm_shape, llm_shape = args.shapes.split(",")
-        pair = build_shape_pair(slm_shape, llm_shape, device, dtype)
-        label = f"shapes {slm_shape} → {llm_shape} (random weights)"
+        pair = build_shape_pair(slm_shape, llm_shape, device, dtype, echo=args.echo)
+        label = f"shapes {slm_shape} → {llm_shape} ({'echo' if args.echo else 'random'} weights)"
     else:
         pair = load_pair(PairConfig(pair=args.pair, device=str(device), dtype=args.dtype))
         label = f"pair {args.pair}: {pair.slm.name} → {pair.llm.name}"

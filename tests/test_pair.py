@@ -117,3 +117,15 @@ def test_tokenizers_load_without_their_constructors_python_copies(tmp_path):
     chat = [{"role": "user", "content": text}]
     assert lean.apply_chat_template(chat, tokenize=False, add_generation_prompt=True) == full.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
     assert lean.get_vocab() == full.get_vocab() and lean.eos_token_id == full.eos_token_id
+
+
+def test_echo_shape_models_predict_their_input_token_and_agree():
+    """The speed benchmark's best case (``--shapes ... --echo``): models of real shapes whose layers
+    add nothing predict their input token, so SLM and LLM agree everywhere."""
+    from r2route.pair.shapes import build_shape_pair
+
+    ids = torch.tensor([[5, 77, 300, 900, 12, 12, 40000]])
+    echo = build_shape_pair("0.5b", "0.5b", torch.device("cpu"), torch.bfloat16, echo=True)
+    with torch.no_grad():
+        for lm in (echo.slm, echo.llm):
+            assert torch.equal(lm.model(ids).logits[0].argmax(-1), ids[0])

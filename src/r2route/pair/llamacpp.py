@@ -31,7 +31,7 @@ def require_llama_cpp():
 def _tokenizer_for(path: Path, like=None):
     """transformers' tokenizer from a GGUF file, cached as a directory keyed by the file's identity.
     ``like``: a tokenizer already loaded; where this file's tokenizer is the same (its files are
-    byte for byte equal), that one is returned instead of a second copy (~100 MB for Qwen's vocabulary)."""
+    byte for byte equal), that one is returned instead of a second copy (~50 MB for Qwen's vocabulary)."""
     from .registry import cache_dir
 
     st = path.stat()

@@ -50,7 +50,7 @@ def build_shape_model(shape: str, device: torch.device, dtype: torch.dtype, seed
                 layer.self_attn.o_proj.weight.zero_()
                 layer.mlp.down_proj.weight.zero_()
     model.eval()
-    return LoadedModel(name=f"qwen2-{shape}-random", model=model, tokenizer=tiny_tokenizer(), params=count_params(model))
+    return LoadedModel(name=f"qwen2-{shape}-{'echo' if echo else 'random'}", model=model, tokenizer=tiny_tokenizer(), params=count_params(model))
 
 
 def build_shape_pair(slm_shape: str, llm_shape: str, device: torch.device, dtype: torch.dtype, echo: bool = False) -> ModelPair:

@@ -15,7 +15,7 @@ llama.cpp runner, five ways:
 - ``numpy_after_step``: right after the step, the same function written in NumPy (another dispatch
   path: is it torch's per-op overhead?).
 
-The rows are from the default prompt set; tokens the run met before have their embedding term cached.
+The rows are router_overhead.py's prompts; tokens the run met before have their embedding term cached.
 """
 
 from __future__ import annotations
@@ -30,17 +30,13 @@ import torch
 
 from r2route import defaults
 from r2route.engine.runners import make_runner
+from r2route.engine.sampling import greedy
 from r2route.pair import PairConfig, load_pair
 from r2route.router import load_router
 from r2route.router.features import BLOCK, topk_logit_features
 from r2route.router.strategies import NeuralStrategy, StepView
+from router_overhead import PROMPTS  # the same prompts as the router's decode-time benchmark
 
-PROMPTS = [
-    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether?",
-    "Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of babysitting. How much did she earn?",
-    "Write a Python function that returns the n-th Fibonacci number.",
-    "Explain in two sentences why the sky is blue.",
-]
 
 
 def numpy_router(scorer, top_k: int):
@@ -103,7 +99,7 @@ def main() -> None:
 
     def step():
         hidden, logits = runner.catch_up(list(range(n)), seqs)
-        tokens = [int(t) for t in logits.argmax(-1)]
+        tokens = greedy(logits)
         for q, t in zip(seqs, tokens):
             q.append(t)
         return hidden, logits, torch.tensor(tokens)

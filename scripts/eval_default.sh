@@ -10,12 +10,13 @@
 # reasoning) costs about four HumanEval records here; 132 is every HumanEval record before the
 # 32 held out for calibration. Last, the paper's ablation routers
 # (results/router-default/ablation/*) as GSM8K accuracy at a 0.2 share on the first ${ABLATION_LIMIT:-50}.
+# The neural rows are the rule-label router's (results/router-default, shipped until issue 18).
 # METHODS overrides the methods (e.g. run the router-free ones first: slm,llm,entropy,random,query).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 METHODS=${METHODS:-slm,llm,neural,entropy,random,query}
 r2route eval --task gsm8k --limit "${GSM8K_LIMIT:-100}" --methods "$METHODS" --llm-shares 0.1,0.2,0.3,0.5 \
-  --out results/eval-gsm8k
+  --router results/router-default --out results/eval-gsm8k
 OTHER_SHARES=${OTHER_SHARES:-0.1,0.3}
 MATH_ROUND=${MATH_ROUND:-8}
 HUMANEVAL_ROUND=${HUMANEVAL_ROUND:-16}
@@ -24,9 +25,9 @@ HUMANEVAL_LIMIT=${HUMANEVAL_LIMIT:-132}
 for ((K = 1; (K - 1) * MATH_ROUND < MATH_LIMIT || (K - 1) * HUMANEVAL_ROUND < HUMANEVAL_LIMIT; K++)); do
   M=$((K * MATH_ROUND)) H=$((K * HUMANEVAL_ROUND))
   r2route eval --task math500 --limit "$((M < MATH_LIMIT ? M : MATH_LIMIT))" --methods "$METHODS" \
-    --llm-shares "$OTHER_SHARES" -n 1024 --out results/eval-math500
+    --llm-shares "$OTHER_SHARES" -n 1024 --router results/router-default --out results/eval-math500
   r2route eval --task humaneval --limit "$((H < HUMANEVAL_LIMIT ? H : HUMANEVAL_LIMIT))" --methods "$METHODS" \
-    --llm-shares "$OTHER_SHARES" --out results/eval-humaneval
+    --llm-shares "$OTHER_SHARES" --router results/router-default --out results/eval-humaneval
 done
 for NAME in logits-divergent hidden+token+logits-mismatch hidden-divergent; do
   r2route eval --task gsm8k --limit "${ABLATION_LIMIT:-50}" --methods neural --llm-shares 0.2 \

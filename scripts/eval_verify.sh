@@ -8,6 +8,8 @@
 # hits them alike:
 #   results/eval-gsm8k-verify         slm, llm, spec, entropy, entropy+verify, neural, neural+verify (δ = 0)
 #   results/eval-gsm8k-verify-lenient entropy+verify and neural+verify at a lenient margin δ = ${MARGIN:-1.0} nats
+# The neural rows use the rule-label router (results/router-default) that the run started with, so
+# that resuming after the shipped router changed (issue 18) keeps every record on one router.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 K=${K:-4}
@@ -16,7 +18,7 @@ LIMIT_ALL=${GSM8K_LIMIT:-100}
 for ((L = ROUND; L - ROUND < LIMIT_ALL; L += ROUND)); do
   L=$((L < LIMIT_ALL ? L : LIMIT_ALL))
   r2route eval --task gsm8k --limit "$L" --methods slm,llm,spec,entropy,entropy+verify,neural,neural+verify \
-    --llm-shares 0.2 --max-draft "$K" --out results/eval-gsm8k-verify "$@"
-  r2route eval --task gsm8k --limit "$L" --methods entropy+verify,neural+verify --llm-shares 0.2 --max-draft "$K" \
+    --llm-shares 0.2 --max-draft "$K" --router results/router-default --out results/eval-gsm8k-verify "$@"
+  r2route eval --task gsm8k --limit "$L" --methods entropy+verify,neural+verify --llm-shares 0.2 --max-draft "$K" --router results/router-default \
     --accept-margin "${MARGIN:-1.0}" --out results/eval-gsm8k-verify-lenient "$@"
 done

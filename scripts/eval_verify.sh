@@ -19,6 +19,6 @@ for ((L = ROUND; L - ROUND < LIMIT_ALL; L += ROUND)); do
   L=$((L < LIMIT_ALL ? L : LIMIT_ALL))
   r2route eval --task gsm8k --limit "$L" --methods slm,llm,spec,entropy,entropy+verify,neural,neural+verify \
     --llm-shares 0.2 --max-draft "$K" --router results/router-default --out results/eval-gsm8k-verify "$@"
-  r2route eval --task gsm8k --limit "$L" --methods entropy+verify,neural+verify --llm-shares 0.2 --max-draft "$K" --router results/router-default \
-    --accept-margin "${MARGIN:-1.0}" --out results/eval-gsm8k-verify-lenient "$@"
+  r2route eval --task gsm8k --limit "$L" --methods entropy+verify,neural+verify --llm-shares 0.2 --max-draft "$K" \
+    --router results/router-default --accept-margin "${MARGIN:-1.0}" --out results/eval-gsm8k-verify-lenient "$@"
 done

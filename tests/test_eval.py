@@ -293,3 +293,45 @@ def test_summary_counts_completions_identical_to_the_llm_alone():
     # only the records every unit finished count, and a run without LLM-only rows has no such figure
     assert {p["method"]: p["same_as_llm"] for p in summarize(data, 1, 2, ids={0, 2})["points"]} == {"llm": 2, "spec": 1, "entropy": 1}
     assert all("same_as_llm" not in p for p in summarize([r for r in data if r["method"] != "llm"], 1, 2)["points"])
+
+
+def test_verify_compare_joins_a_lenient_run_on_common_records(tmp_path):
+    """benchmarks/verify_compare.py (README's issue-17 table): a lenient run's methods carry their margin,
+    only records every method of both runs finished count, a torn last line is skipped, figures by hand."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def run_dir(name, margin, rows, torn=""):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "eval-config.json").write_text(json.dumps({"params": {"slm": 1, "llm": 3}, "settings": {"accept_margin": margin}}))
+        (d / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + torn)
+        return d
+
+    def row(method, i, correct, text, wall=2.0, llm_tokens=1):
+        return {"method": method, "share": None if method == "llm" else 0.2, "id": i, "correct": correct, "completion": text,
+                "tokens": 4, "llm_tokens": llm_tokens, "wall": wall, "seconds": wall, "llm_calls": 1, "wasted_slm_tokens": 0}
+
+    main_run = run_dir("main", 0.0, [row("llm", i, c, t, llm_tokens=4) for i, c, t in [(0, 1, "a"), (1, 0, "b"), (2, 1, "c")]]
+                       + [row("entropy+verify", i, c, t) for i, c, t in [(0, 1, "a"), (1, 0, "b"), (2, 1, "c")]])
+    lenient = run_dir("lenient", 1.0, [row("entropy+verify", 0, 1, "a", wall=1.0), row("entropy+verify", 1, 1, "x", wall=1.0)],
+                      torn='{"method": "entropy+verify", "id": 2, "corr')
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "verify_compare.py"
+    res = subprocess.run([sys.executable, str(script), str(main_run), str(lenient), "--json"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["ids"] == [0, 1]  # record 2 has no finished lenient row
+    rows = {r["method"]: r for r in out["rows"]}
+    assert set(rows) == {"llm", "entropy+verify", "entropy+verify δ=1"} and rows["llm"]["correct"] == 1
+    len_ = rows["entropy+verify δ=1"]
+    assert (len_["correct"], len_["same_as_llm"]) == (2, 1)
+    assert len_["correct_per_hour"] == pytest.approx(3600 * 2 / 2.0)
+    assert len_["speed_vs_llm"] == pytest.approx((8 / 2.0) / (8 / 4.0))
+    assert len_["avg_params"] == pytest.approx((6 * 1 + 2 * 3) / 8)
+    pairs = {(c["first"], c["second"]): c for c in out["paired"]}
+    assert set(pairs) == {("entropy+verify", "llm"), ("entropy+verify δ=1", "llm"), ("entropy+verify δ=1", "entropy+verify")}
+    c = pairs[("entropy+verify δ=1", "llm")]
+    assert c["difference"] == pytest.approx(0.5) and (c["only_first_right"], c["only_second_right"]) == (1, 0)
+    bad = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not an `r2route eval` run" in bad.stderr

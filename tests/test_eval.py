@@ -335,3 +335,17 @@ def test_verify_compare_joins_a_lenient_run_on_common_records(tmp_path):
     assert c["difference"] == pytest.approx(0.5) and (c["only_first_right"], c["only_second_right"]) == (1, 0)
     bad = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not an `r2route eval` run" in bad.stderr
+
+
+def test_pareto_styles_tell_every_method_apart():
+    from r2route.evaluation.report import _styles
+
+    methods = ["entropy", "entropy+verify", "neural", "neural+verify", "random", "query", "mystery", "other+verify"]
+    st = _styles(methods)
+    looks = {m: (s["color"], s["marker"], s["linestyle"], s.get("markerfacecolor")) for m, s in st.items()}
+    assert len(set(looks.values())) == len(methods)
+    assert st["neural+verify"]["color"] == st["neural"]["color"] and st["neural+verify"]["markerfacecolor"] == "none"
+    assert st["entropy"]["linestyle"] == "--" and st["entropy"]["marker"] == "s"
+    # no unknown method borrows a known method's or the reference points' colour
+    unknown = {st["mystery"]["color"], st["other+verify"]["color"]}
+    assert len(unknown) == 2 and unknown.isdisjoint({"C0", "C1", "C2", "C3", "C7"})

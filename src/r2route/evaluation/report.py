@@ -15,6 +15,23 @@ from .runner import ResultsFile
 from .summary import summarize
 
 _STYLE = {"neural": ("C0", "o-"), "entropy": ("C1", "s--"), "random": ("C7", "^:"), "query": ("C2", "d-.")}
+_SPARE = ("C4", "C5", "C6", "C8", "C9")  # colours no method above and no reference point uses
+
+
+def _styles(methods: list[str]) -> dict[str, dict]:
+    """Matplotlib keywords per routed method: a verified method (``x+verify``) keeps its router's colour
+    and marker, hollow and dotted, so that the two read as one router checked or not; other unknown
+    methods take spare colours in turn (matplotlib's own cycle would repeat neural's and entropy's)."""
+    out, spare = {}, iter(_SPARE * 4)
+    for m in methods:
+        base, _, extra = m.partition("+")
+        color, fmt = _STYLE.get(base) or (next(spare), "o-")
+        marker = fmt.rstrip("-.:")
+        if extra == "verify":
+            out[m] = {"color": color, "marker": marker, "linestyle": ":", "markerfacecolor": "none"}
+        else:
+            out[m] = {"color": color, "marker": marker, "linestyle": fmt[len(marker):]}
+    return out
 
 
 def _params(n: float) -> str:
@@ -74,14 +91,14 @@ def plot_pareto(summary: dict, path: Path, title: str) -> None:
     unit, pscale = ("B", 1e-9) if top >= 1e9 else ("M", 1e-6)
     panels = ((axes[0], "llm_share", "LLM share (measured)"), (axes[1], "avg_params", f"average activated parameters ({unit})"),
               (axes[2], "tokens_per_s", "tokens/s (batched, this machine)"))
+    styles = _styles(sorted({p["method"] for p in summary["points"] if p["target_share"] is not None}))
     for ax, key, label in panels:
         scale = pscale if key == "avg_params" else 1.0
-        for method in sorted({p["method"] for p in summary["points"] if p["target_share"] is not None}):
+        for method, style in styles.items():
             pts = sorted((p for p in summary["points"] if p["method"] == method), key=lambda p: p[key])
-            c, st = _STYLE.get(method, (None, "o-"))
             ax.errorbar([p[key] * scale for p in pts], [p["accuracy"] for p in pts],
                         yerr=[[p["accuracy"] - p["ci95"][0] for p in pts], [p["ci95"][1] - p["accuracy"] for p in pts]],
-                        fmt=st, color=c, label=method, capsize=2, markersize=5, linewidth=1.2, alpha=0.9)
+                        **style, label=method, capsize=2, markersize=5, linewidth=1.2, alpha=0.9)
         for name, marker in (("slm", "v"), ("llm", "*")):
             if name in ref:
                 ax.plot([ref[name][key] * scale], [ref[name]["accuracy"]], marker, color="black", markersize=10, label=f"{name} only")

@@ -8,8 +8,9 @@ tok/s and its ratio to the LLM alone's, correct answers per hour of decoding (ev
 record, a batch's time split over its rows), average activated parameters, LLM forwards and SLM
 tokens dropped by rollbacks per output token, and completions identical to the LLM alone's. Then
 paired accuracy differences (95% bootstrap over records; records only one of the two got right):
-every method against the LLM alone, each verified method against its plain R2R row, and each
-lenient row against the same method at δ = 0.
+every method against the LLM alone, spec against each plain R2R row (the two ran at about the same
+tok/s in README's table), each verified method against its plain R2R row, and each lenient row
+against the same method at δ = 0.
 
 --from-id N keeps records N and later: rows decoded in different sessions are not side by side,
 so speeds compare only over records whose rows ran back to back (eval_verify.sh's rounds).
@@ -93,6 +94,8 @@ def compare(runs: list[Path], from_id: int = 0) -> dict:
         r["speed_vs_llm"] = r["tokens_per_s"] / llm_speed
     correct = {m: {r["id"]: bool(r["correct"]) for r in rs} for m, rs in by.items()}
     pairs = [(m, "llm") for m in by if m != "llm"]
+    plain_r2r = [m for m in by if m not in ("slm", "llm", "spec") and "+" not in m and " δ=" not in m]
+    pairs += [("spec", m) for m in plain_r2r if "spec" in by]
     pairs += [(m, m.split("+")[0]) for m in by if m.endswith("+verify") and m.split("+")[0] in by]
     pairs += [(m, m.split(" ")[0]) for m in by if " δ=" in m and m.split(" ")[0] in by]
     comparisons = [{"first": a, "second": b, **paired(correct[a], correct[b], ids)} for a, b in pairs]

@@ -314,7 +314,9 @@ def test_verify_compare_joins_a_lenient_run_on_common_records(tmp_path):
                 "tokens": 4, "llm_tokens": llm_tokens, "wall": wall, "seconds": wall, "llm_calls": 1, "wasted_slm_tokens": 0}
 
     main_run = run_dir("main", 0.0, [row("llm", i, c, t, llm_tokens=4) for i, c, t in [(0, 1, "a"), (1, 0, "b"), (2, 1, "c")]]
-                       + [row("entropy+verify", i, c, t) for i, c, t in [(0, 1, "a"), (1, 0, "b"), (2, 1, "c")]])
+                       + [row("entropy+verify", i, c, t) for i, c, t in [(0, 1, "a"), (1, 0, "b"), (2, 1, "c")]]
+                       + [row("spec", i, c, t) for i, c, t in [(0, 1, "a"), (1, 0, "b"), (2, 1, "c")]]
+                       + [row("entropy", i, c, t) for i, c, t in [(0, 0, "z"), (1, 0, "b"), (2, 1, "c")]])
     lenient = run_dir("lenient", 1.0, [row("entropy+verify", 0, 1, "a", wall=1.0), row("entropy+verify", 1, 1, "x", wall=1.0)],
                       torn='{"method": "entropy+verify", "id": 2, "corr')
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "verify_compare.py"
@@ -323,14 +325,16 @@ def test_verify_compare_joins_a_lenient_run_on_common_records(tmp_path):
     out = json.loads(res.stdout)
     assert out["ids"] == [0, 1]  # record 2 has no finished lenient row
     rows = {r["method"]: r for r in out["rows"]}
-    assert set(rows) == {"llm", "entropy+verify", "entropy+verify δ=1"} and rows["llm"]["correct"] == 1
+    assert set(rows) == {"llm", "spec", "entropy", "entropy+verify", "entropy+verify δ=1"} and rows["llm"]["correct"] == 1
     len_ = rows["entropy+verify δ=1"]
     assert (len_["correct"], len_["same_as_llm"]) == (2, 1)
     assert len_["correct_per_hour"] == pytest.approx(3600 * 2 / 2.0)
     assert len_["speed_vs_llm"] == pytest.approx((8 / 2.0) / (8 / 4.0))
     assert len_["avg_params"] == pytest.approx((6 * 1 + 2 * 3) / 8)
     pairs = {(c["first"], c["second"]): c for c in out["paired"]}
-    assert set(pairs) == {("entropy+verify", "llm"), ("entropy+verify δ=1", "llm"), ("entropy+verify δ=1", "entropy+verify")}
+    assert set(pairs) == {("spec", "llm"), ("entropy", "llm"), ("entropy+verify", "llm"), ("entropy+verify δ=1", "llm"),
+                          ("spec", "entropy"), ("entropy+verify", "entropy"), ("entropy+verify δ=1", "entropy+verify")}
+    assert (pairs[("spec", "entropy")]["only_first_right"], pairs[("spec", "entropy")]["only_second_right"]) == (1, 0)
     c = pairs[("entropy+verify δ=1", "llm")]
     assert c["difference"] == pytest.approx(0.5) and (c["only_first_right"], c["only_second_right"]) == (1, 0)
     bad = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True)

@@ -5,7 +5,9 @@ the records every method of both has finished (issue 17's README table).
 
 Per method (a lenient run's methods are named with their margin): LLM share, correct answers,
 tok/s and its ratio to the LLM alone's, correct answers per hour of decoding (eval's wall time per
-record, a batch's time split over its rows), average activated parameters, LLM forwards and SLM
+record, a batch's time split over its rows), the median over eval's batches of a method's speed
+÷ the LLM alone's on the same records (robust to a batch slowed by the shared machine; quartiles
+beside it), average activated parameters, LLM forwards and SLM
 tokens dropped by rollbacks per output token, and completions identical to the LLM alone's. Then
 paired accuracy differences (95% bootstrap over records; records only one of the two got right):
 every method against the LLM alone, spec against each plain R2R row (the two ran at about the same
@@ -72,6 +74,22 @@ def paired(a: dict[int, bool], b: dict[int, bool], ids: list[int]) -> dict:
             "only_first_right": int(((x == 1) & (y == 0)).sum()), "only_second_right": int(((x == 0) & (y == 1)).sum())}
 
 
+def batch_speed_ratios(rs: list[dict], llm_by_id: dict[int, dict]) -> dict:
+    """Median and quartiles over eval's batches of (method tok/s ÷ LLM-alone tok/s on the batch's records).
+
+    A batch's rows share one `wall` (its time split over its rows), which is how they are told apart."""
+    batches: dict[float, list[dict]] = {}
+    for r in rs:
+        batches.setdefault(r["wall"], []).append(r)
+    ratios = []
+    for b in batches.values():
+        llm = [llm_by_id[r["id"]] for r in b]
+        mine = sum(r["tokens"] for r in b) / sum(r["wall"] for r in b)
+        ratios.append(mine / (sum(r["tokens"] for r in llm) / sum(r["wall"] for r in llm)))
+    q1, med, q3 = np.percentile(ratios, [25, 50, 75])
+    return {"median": float(med), "quartiles": [float(q1), float(q3)], "batches": len(ratios)}
+
+
 def compare(runs: list[Path], from_id: int = 0) -> dict:
     by, params = method_rows(runs)
     by = {m: [r for r in rs if r["id"] >= from_id] for m, rs in by.items()}
@@ -90,8 +108,10 @@ def compare(runs: list[Path], from_id: int = 0) -> dict:
                      "correct_per_hour": 3600 * sum(bool(r["correct"]) for r in rs) / sum(r["wall"] for r in rs),
                      "same_as_llm": same_as_llm(rs, llm_text)})
     llm_speed = next(r["tokens_per_s"] for r in rows if r["method"] == "llm")
+    llm_by_id = {r["id"]: r for r in by["llm"]}
     for r in rows:
         r["speed_vs_llm"] = r["tokens_per_s"] / llm_speed
+        r["batch_speed_vs_llm"] = batch_speed_ratios(by[r["method"]], llm_by_id)
     correct = {m: {r["id"]: bool(r["correct"]) for r in rs} for m, rs in by.items()}
     pairs = [(m, "llm") for m in by if m != "llm"]
     plain_r2r = [m for m in by if m not in ("slm", "llm", "spec") and "+" not in m and " δ=" not in m]
@@ -105,12 +125,13 @@ def compare(runs: list[Path], from_id: int = 0) -> dict:
 def print_markdown(out: dict) -> None:
     n = out["records"]
     print(f"{n} records (ids {out['ids'][0]}–{out['ids'][-1]}), every method on the same records\n")
-    print("| method | LLM share | correct / %d | tok/s | ÷ LLM alone | correct / hour | avg params | "
-          "LLM forwards / token | SLM tokens wasted / token | completions = LLM alone's |" % n)
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| method | LLM share | correct / %d | tok/s | ÷ LLM alone | median ÷ LLM alone per batch [quartiles] | "
+          "correct / hour | avg params | LLM forwards / token | SLM tokens wasted / token | completions = LLM alone's |" % n)
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in out["rows"]:
+        b = r["batch_speed_vs_llm"]
         print(f"| {r['method']} | {r['llm_share']:.3f} | {r['correct']} | {r['tokens_per_s']:.1f} | {r['speed_vs_llm']:.2f}× | "
-              f"{r['correct_per_hour']:.1f} | {r['avg_params'] / 1e9:.2f}B | {r.get('llm_calls_per_token', float('nan')):.3f} | "
+              f"{b['median']:.2f}× [{b['quartiles'][0]:.2f}–{b['quartiles'][1]:.2f}] | {r['correct_per_hour']:.1f} | {r['avg_params'] / 1e9:.2f}B | {r.get('llm_calls_per_token', float('nan')):.3f} | "
               f"{r.get('wasted_per_token', float('nan')):.3f} | {r['same_as_llm']}/{n} |")
     print("\n| first − second | accuracy difference | 95% CI | only first right | only second right |")
     print("|---|---|---|---|---|")

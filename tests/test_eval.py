@@ -341,6 +341,38 @@ def test_verify_compare_joins_a_lenient_run_on_common_records(tmp_path):
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not an `r2route eval` run" in bad.stderr
 
 
+def test_verify_compare_median_speed_over_batches(tmp_path):
+    """The per-batch speed ratio: a batch is the rows of one method sharing one `wall`; its ratio is
+    against the LLM alone's rows of the same records, whatever batches those ran in. Figures by hand."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def row(method, i, wall, tokens):
+        return {"method": method, "share": None, "id": i, "correct": True, "completion": "a", "tokens": tokens,
+                "llm_tokens": tokens if method == "llm" else 0, "wall": wall, "seconds": wall, "llm_calls": 0,
+                "wasted_slm_tokens": 0}
+
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "eval-config.json").write_text(json.dumps({"params": {"slm": 1, "llm": 3}, "settings": {}}))
+    # LLM alone: records 0-1 at 10 tok/s, 2-3 at 20 tok/s, 4-5 at 5 tok/s (batches of 2)
+    llm = [row("llm", 0, 1.0, 10), row("llm", 1, 1.0, 10), row("llm", 2, 0.5, 10), row("llm", 3, 0.5, 10),
+           row("llm", 4, 2.0, 10), row("llm", 5, 2.0, 10)]
+    # spec in batches of 3: records 0-2 take 0.75 s each for 10 tokens (13.3 tok/s against the
+    # LLM's 30 tokens in 2.5 s = 12 tok/s there), records 3-5 take 4 s each (2.5 tok/s against 30 / 4.5)
+    spec = [row("spec", i, 0.75, 10) for i in range(3)] + [row("spec", i, 4.0, 10) for i in range(3, 6)]
+    (d / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in llm + spec))
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "verify_compare.py"
+    res = subprocess.run([sys.executable, str(script), str(d), "--json"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    rows = {r["method"]: r["batch_speed_vs_llm"] for r in json.loads(res.stdout)["rows"]}
+    first, second = (30 / 2.25) / (30 / 2.5), (30 / 12.0) / (30 / 4.5)
+    assert rows["spec"]["batches"] == 2 and rows["spec"]["median"] == pytest.approx((first + second) / 2)
+    assert rows["spec"]["quartiles"] == pytest.approx([second + (first - second) / 4, second + 3 * (first - second) / 4])
+    assert rows["llm"]["batches"] == 3 and rows["llm"]["median"] == pytest.approx(1.0)
+
+
 def test_pareto_styles_tell_every_method_apart():
     from r2route.evaluation.report import _styles
 

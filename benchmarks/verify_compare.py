@@ -30,7 +30,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from r2route.evaluation.summary import bootstrap_ci, point, same_as_llm
+from r2route.evaluation.summary import bootstrap_ci, point, same_as_llm, tokens_per_s
 
 
 def fail(message: str) -> NoReturn:
@@ -81,11 +81,7 @@ def batch_speed_ratios(rs: list[dict], llm_by_id: dict[int, dict]) -> dict:
     batches: dict[float, list[dict]] = {}
     for r in rs:
         batches.setdefault(r["wall"], []).append(r)
-    ratios = []
-    for b in batches.values():
-        llm = [llm_by_id[r["id"]] for r in b]
-        mine = sum(r["tokens"] for r in b) / sum(r["wall"] for r in b)
-        ratios.append(mine / (sum(r["tokens"] for r in llm) / sum(r["wall"] for r in llm)))
+    ratios = [tokens_per_s(b) / tokens_per_s([llm_by_id[r["id"]] for r in b]) for b in batches.values()]
     q1, med, q3 = np.percentile(ratios, [25, 50, 75])
     return {"median": float(med), "quartiles": [float(q1), float(q3)], "batches": len(ratios)}
 

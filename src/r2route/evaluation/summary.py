@@ -43,11 +43,16 @@ def compare(rows: list[dict], ids: set[int], method: str = "neural") -> list[dic
     return out
 
 
+def tokens_per_s(rows: list[dict]) -> float:
+    """Output tokens per second of decoding, pooled over rows (each row's `wall` is its share of its batch's time)."""
+    wall = sum(r["wall"] for r in rows)
+    return sum(r["tokens"] for r in rows) / wall if wall else 0.0
+
+
 def point(rows: list[dict], slm_params: int, llm_params: int) -> dict:
     c = np.array([r["correct"] for r in rows], dtype=float)
     tokens = sum(r["tokens"] for r in rows)
     llm = sum(r["llm_tokens"] for r in rows)
-    wall = sum(r["wall"] for r in rows)
     lo, hi = bootstrap_ci(c)
     costs = {}
     if all("llm_calls" in r for r in rows) and tokens:  # rows since provisional routing (older rows lack them)
@@ -58,7 +63,7 @@ def point(rows: list[dict], slm_params: int, llm_params: int) -> dict:
         "n": len(rows), "accuracy": float(c.mean()), "ci95": [lo, hi],
         "llm_share": llm / tokens if tokens else 0.0,
         "avg_params": ((tokens - llm) * slm_params + llm * llm_params) / tokens if tokens else 0.0,
-        "tokens_per_s": tokens / wall if wall else 0.0,
+        "tokens_per_s": tokens_per_s(rows),
         "latency_s": float(np.mean([r["seconds"] for r in rows])),
         "output_tokens": tokens / len(rows),
     }

@@ -13,6 +13,16 @@ QUESTIONS = [
 ]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` run only where a GPU is."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def pair():
     torch.set_num_threads(2)

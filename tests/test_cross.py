@@ -6,7 +6,7 @@ import torch
 from r2route.engine import Engine, GenerationConfig
 from r2route.engine.detokenize import TokenReader
 from r2route.engine.retokenize import decode, splice
-from r2route.engine.request import ROUTE_DRAW, position_generator
+from r2route.draws import ROUTE_DRAW, uniform_at
 from r2route.pair import PairConfig, load_pair
 from r2route.router import make_strategy
 
@@ -76,8 +76,7 @@ def reference_cross(pair, prompt, p, seed, n=N):
         else:
             last_read = list(seq["slm"])
             tok = argmax_next(pair.slm.model, seq["slm"])
-            rng = position_generator(seed, len(prompt.slm) + len(by_llm), ROUTE_DRAW)
-            routed = torch.rand((), generator=rng).item() < p
+            routed = uniform_at(seed, len(prompt.slm) + len(by_llm), ROUTE_DRAW) < p
         if routed:
             catch_up("llm")
             write("llm", argmax_next(pair.llm.model, seq["llm"]))

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from r2route.engine import Engine, GenerationConfig
-from r2route.engine.request import ROUTE_DRAW, position_generator
+from r2route.draws import ROUTE_DRAW, uniform_at
 from r2route.router import RouterBundle, RouterConfig, RouterModel, make_strategy
 
 N = 40
@@ -28,7 +28,7 @@ def reference_mixed(pair, prompt, p, seed, n=N):
     seq, by_llm = list(prompt), []
     for _ in range(n):
         tok = argmax_next(pair.slm.model, seq)
-        routed = torch.rand((), generator=position_generator(seed, len(seq), ROUTE_DRAW)).item() < p
+        routed = uniform_at(seed, len(seq), ROUTE_DRAW) < p
         if routed:
             tok = argmax_next(pair.llm.model, seq)
         seq.append(tok)
@@ -82,7 +82,7 @@ def reference_neural(pair, prompt, strategy, n=N):
             out = pair.slm.model(torch.tensor([seq]), output_hidden_states=True)
         logits, hidden = out.logits[0, -1:].float(), out.hidden_states[-1][0, -1:]
         tok = torch.tensor([int(logits.argmax())])
-        routed = strategy.decide(StepView(logits, hidden, tok, pair.slm.embed, [position_generator(0, len(seq), ROUTE_DRAW)]))[0]
+        routed = bool(strategy.decide(StepView(logits, hidden, tok, pair.slm.embed, torch.tensor([0]), torch.tensor([len(seq)])))[0])
         seq.append(argmax_next(pair.llm.model, seq) if routed else int(tok))
         by_llm.append(routed)
     return seq[len(prompt):], by_llm
@@ -234,22 +234,22 @@ def test_avg_params_ends_are_each_models_whole_parameter_count(pair, prompts):
     assert llm[0].stats.avg_params == sum(t.numel() for t in pair.llm.model.parameters())
 
 
-def test_router_time_is_counted_per_call(pair, prompts):
-    """A second call on the same engine reports its own router time, not the running total."""
-    import time
+def test_router_time_is_counted_per_call(pair, prompts, monkeypatch):
+    """A second call on the same engine reports its own router time, not the running total. The
+    timer's clock is replaced by one that ticks once per reading, so each timed router block
+    lasts exactly one second and a call's router time must equal its count of SLM steps."""
+    import itertools
+    import types
 
-    from r2route.router.strategies import SLMOnly
+    from r2route.engine import stats
 
-    class SlowRouter(SLMOnly):  # the router dominates each step, so a running total would exceed the wall time
-        def decide(self, view):
-            time.sleep(0.005)
-            return super().decide(view)
-
-    engine = Engine(pair, SlowRouter(), max_batch=2)
-    cfg = GenerationConfig(max_new_tokens=N)
+    ticks = itertools.count()
+    monkeypatch.setattr(stats, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    engine = Engine(pair, make_strategy("slm"), max_batch=2)
+    cfg = GenerationConfig(max_new_tokens=N, ignore_eos=True)
     for _ in range(3):
         _, batch = engine.generate(prompts[:2], cfg)
-        assert 0.005 * batch.steps <= batch.router_seconds <= batch.seconds
+        assert batch.steps == N and batch.router_seconds == N
 
 
 def test_context_window_ends_generation(pair, prompts):

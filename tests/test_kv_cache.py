@@ -4,7 +4,8 @@ import random
 
 import torch
 
-from r2route.engine.runner import ModelRunner, plan_groups
+from r2route.engine.eager_runner import EagerRunner as ModelRunner
+from r2route.engine.runner import plan_groups
 
 
 def full_logits(model, seq):

@@ -7,7 +7,7 @@ import torch
 from r2route.engine import Engine, GenerationConfig
 from r2route.engine.detokenize import TokenReader
 from r2route.engine.retokenize import splice
-from r2route.engine.request import ROUTE_DRAW, position_generator
+from r2route.draws import ROUTE_DRAW, uniform_at
 from r2route.errors import R2RouteError
 from r2route.pair import PairConfig, load_pair
 from r2route.router import make_strategy
@@ -48,8 +48,7 @@ def reference_remote(pair, url, prompt, p, seed, n=N):
             last = list(seq)
             with torch.no_grad():
                 t = int(pair.slm.model(torch.tensor([seq])).logits[0, -1].argmax())
-            rng = position_generator(seed, start + len(by_llm), ROUTE_DRAW)  # seeded by the write's index
-            routed = torch.rand((), generator=rng).item() < p
+            routed = uniform_at(seed, start + len(by_llm), ROUTE_DRAW) < p  # keyed by the write's index
         if routed:
             got, stop = piece(url, prompt.llm + text)
             text += got

@@ -168,7 +168,8 @@ def test_strategy_scores_equal_training_scores(pair, tiny_labels, tmp_path, ref)
     logits = rest.float().expand(40, V).clone()
     ids = torch.stack([torch.randperm(V, generator=torch.Generator().manual_seed(i))[:100] for i in range(40)])
     logits.scatter_(1, ids, labels.topk_logprobs[:40].float())
-    view = StepView(logits=logits, hidden=labels.hidden[:40].float(), tokens=labels.slm_token[:40], embed=pair.slm.embed, route_rngs=[])
+    view = StepView(logits=logits, hidden=labels.hidden[:40].float(), tokens=labels.slm_token[:40], embed=pair.slm.embed,
+                    seeds=torch.zeros(40, dtype=torch.long), positions=torch.zeros(40, dtype=torch.long))
     got = NeuralStrategy(bundle, bundle.threshold).scores(view).numpy()
     np.testing.assert_allclose(got, want, atol=2e-3)
 

@@ -45,8 +45,12 @@ ROUTER_MAX_EPOCHS = 40
 ROUTER_PATIENCE = 5  # epochs without a lower validation loss before stopping
 
 # --- KV cache ---
-# Capacity grows in steps of this many positions, so a long generation reallocates rarely.
+# The eager runner's cache grows in steps of this many positions, so a long generation reallocates
+# rarely; sessions round their window up to a multiple of it, so calls of similar size reuse one.
 KV_CAPACITY_STEP = 256
+# Positions per slot of a static cache when the caller names no window (the server): it is
+# allocated up front, so it is not the model's whole trained context (32,768 for Qwen2.5).
+STATIC_CONTEXT = 4096
 
 # --- presets ---
 PAIR = "default"
@@ -54,6 +58,9 @@ TINY_SEED = 1234
 
 # --- batching ---
 MAX_BATCH = 8
+# How each model runs (engine/runners.py): auto picks llama.cpp for GGUF files on the CPU, the
+# static-cache runner for supported transformers models on CUDA, else eager.
+RUNNER = "auto"
 SERVER_DRAIN_SECONDS = 30.0  # on SIGTERM the server finishes answers in flight for at most this long, then exits
 # When rows of one forward need different numbers of new tokens they are right-padded to the
 # longest; splitting them into several forwards saves padding but pays each forward's fixed cost

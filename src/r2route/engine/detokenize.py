@@ -21,6 +21,7 @@ class TokenReader:
         self.prefix = 0
         self.read = len(self.ids)
         self.last_text = ""  # the text the last add() completed
+        self._before: str | None = None  # the text of ids[prefix:read], which changes only when they move
 
     def _decode(self, ids: list[int]) -> str:
         return self.tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
@@ -28,10 +29,13 @@ class TokenReader:
     def add(self, token: int) -> str:
         """Append one token; return the text that is now complete (may be empty)."""
         self.ids.append(token)
-        before = self._decode(self.ids[self.prefix : self.read])
+        if self._before is None:
+            self._before = self._decode(self.ids[self.prefix : self.read])
+        before = self._before
         after = self._decode(self.ids[self.prefix :])
         if len(after) > len(before) and not after.endswith(REPLACEMENT):
             self.prefix, self.read = self.read, len(self.ids)
+            self._before = None
             self.last_text = after[len(before) :]
         else:
             self.last_text = ""
@@ -49,6 +53,7 @@ class TokenReader:
         before = self._decode(self.ids[self.prefix : self.read])
         out = self._decode(self.ids[self.prefix :])[len(before) :]
         self.prefix = self.read = len(self.ids)
+        self._before = None
         return out
 
 

@@ -16,12 +16,12 @@ from .stats import BatchStats
 
 def open_session(pair: ModelPair, strategy: Strategy, max_batch: int = defaults.MAX_BATCH, piece: str = defaults.HANDOFF_PIECE,
                  prefix_cache: bool = True, schedule: Schedule | None = None, context: int | None = None,
-                 invariant: bool = False) -> DecodeSession:
+                 invariant: bool = False, runner: str = defaults.RUNNER) -> DecodeSession:
     """A live batch (its own KV caches) that the caller feeds and steps: what the server keeps open.
     ``context``: positions per slot (default: the models' window); ``invariant``: a row's tokens do
     not depend on its batch-mates on llama.cpp either (bitwise; slower, see defaults)."""
     return DecodeSession(pair, strategy, max_batch, schedule=schedule, prefix_cache=prefix_cache, piece=piece, context=context,
-                         invariant=invariant)
+                         invariant=invariant, runner=runner)
 
 
 def context_for(prompts: list, gens: list[GenerationConfig]) -> int:
@@ -40,8 +40,9 @@ class Engine:
     """
 
     def __init__(self, pair: ModelPair, strategy: Strategy, max_batch: int = defaults.MAX_BATCH, piece: str = defaults.HANDOFF_PIECE,
-                 prefix_cache: bool = True, schedule: Schedule | None = None, invariant: bool = False):
+                 prefix_cache: bool = True, schedule: Schedule | None = None, invariant: bool = False, runner: str = defaults.RUNNER):
         self.pair = pair
+        self.runner_kind = runner
         self.invariant = invariant
         self.prefix_cache = prefix_cache
         self.schedule = schedule
@@ -53,7 +54,7 @@ class Engine:
     def session(self, context: int | None = None) -> DecodeSession:
         """A fresh live batch (its own KV caches) of ``context`` positions per slot (default: the window)."""
         return open_session(self.pair, self.strategy, self.max_batch, self.piece, self.prefix_cache, self.schedule, context,
-                            self.invariant)
+                            self.invariant, self.runner_kind)
 
     def _idle_session(self, context: int | None = None) -> DecodeSession:
         # KV caches and llama.cpp contexts are big; calls reuse one session (a slot's cache is

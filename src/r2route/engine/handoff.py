@@ -1,11 +1,15 @@
 """How the LLM reads a row and how what it writes gets into the row: one small object per pair kind.
 
-The decode loop (:mod:`.session`) is the same for every pair; what differs sits behind four verbs:
+The decode loop (:mod:`.session`) is the same for every pair; what differs sits behind a few verbs:
 
 - ``start(row, prompt)``: the row's prompt as each model reads it;
-- ``propose(sess, row, token, flagged)``: the SLM's token goes in, flagged or not;
-- ``check(sess, slots)``: the LLM's call on the rows the schedule made due;
+- ``propose(ctx, row, token, flagged, q)``: the SLM's token goes in, flagged or not;
+- ``llm_turn(row)``: the LLM writes this row's next token with no SLM proposal;
+- ``check(ctx, slots)``: the LLM's call on the rows the schedule made due;
 - ``final(row)`` / ``close(row)``: the writes that became final, and the rest of the text at the end.
+
+A handoff sees a narrow :class:`StepContext` (the rows, both runners, the stats, the step count),
+not the session.
 
 :class:`TokenHandoff` (R2R's exact path): both models share one vocabulary, so the LLM reads the
 row's own tokens, a flagged token stays provisional, and the check compares the LLM's token with
@@ -27,13 +31,16 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import defaults
+from ..draws import LLM_DRAW
 from ..errors import R2RouteError
 from .detokenize import TokenReader
-from .request import ACCEPT_DRAW, LLM_DRAW, PairPrompt, position_generator
+from .request import PairPrompt
 from .retokenize import common_prefix, splice
 from .row import Row
-from .sampling import distribution
-from .verify import accept_greedy, accept_sampled
+from .runner import Runner
+from .sampling import Draws
+from .stats import BatchStats
+from .verify import Checked, judge
 
 PIECES = ("token", "word")
 
@@ -46,6 +53,17 @@ class Write:
     by_llm: bool
     text: str
     ends: bool  # the writer ended its answer (EOS, a stop id, a server's "stop")
+
+
+@dataclass
+class StepContext:
+    """What a handoff may touch in one step."""
+
+    rows: dict[int, Row]  # slot → row
+    slm: Runner
+    llm: Runner | None  # None: the LLM is remote
+    stats: BatchStats
+    step: int
 
 
 def make_handoff(pair, piece: str = defaults.HANDOFF_PIECE):
@@ -72,56 +90,60 @@ class TokenHandoff:
     def llm_ids(self, row: Row) -> list[int]:
         return row.tokens
 
-    def propose(self, sess, r: Row, t: int, flagged: bool, q: torch.Tensor | None) -> None:
-        if r.gen.verify == "none":  # R2R: a flagged token is the LLM's to write
-            r.append(t, by_llm=flagged, flagged=flagged, step=sess.stats.steps)
-            return
-        if q is not None:  # the speculative rule needs the distribution the SLM drew from
-            r.q[len(r.tokens)] = q
-        r.append(t, by_llm=False, flagged=True, step=sess.stats.steps)  # verify all: every token is checked
-        r.call = r.call or flagged
+    def llm_turn(self, r: Row) -> bool:
+        return not r.mode.slm_writes
 
-    def check(self, sess, slots: list[int]) -> None:
+    def propose(self, ctx: StepContext, r: Row, t: int, flagged: bool, q: torch.Tensor | None) -> None:
+        r.mode.propose(r, t, flagged, ctx.step, q)
+
+    def check(self, ctx: StepContext, slots: list[int]) -> None:
         """The LLM catches up on each row (one forward over every token since its last call) and
         reads its own prediction at each pending position p, in order: where it agrees, the SLM's
         token stands; at the first where it writes another token, that token replaces the SLM's and
         the row rolls back to p (both caches truncated, the SLM's later tokens dropped). Its
         prediction at p depends only on ``tokens[:p]``, final when p is checked, so the text is
-        token for token what routing each flagged token to the LLM at once gives."""
-        rows = [sess.rows[s] for s in slots]
+        token for token what routing each flagged token to the LLM at once gives. Every position is
+        judged on the device in one go (:func:`.verify.judge`); the verdicts reach the host in one copy."""
+        rows = [ctx.rows[s] for s in slots]
         # The LLM's output at p - 1 is its token for p: feed up to the last position checked, and
-        # under verify all (or for an LLM-only row) through the end, for the token after the draft.
-        outputs = [[p - 1 for p in r.pending] + ([len(r.tokens) - 1] if _writes_next(r) else []) for r in rows]
-        _, logits = sess.llm.forward(slots, [r.tokens for r in rows], [o[-1] + 1 for o in outputs], outputs)
-        logits = logits[:, : self.vocab]
+        # for a mode that writes on (verify all, LLM-only rows) through the end, for the token after the draft.
+        checked = [list(r.pending) + ([len(r.tokens)] if r.mode.writes_next else []) for r in rows]
+        _, logits = ctx.llm.forward(slots, [r.tokens for r in rows], [c[-1] for c in checked], [[p - 1 for p in c] for c in checked])
+        accept, tokens = self._judge(logits[:, : self.vocab], [(r, p) for r, c in zip(rows, checked) for p in c])
         k = 0
-        for slot, r, outs in zip(slots, rows, outputs):
-            mine, k = logits[k : k + len(outs)], k + len(outs)
+        for slot, r, positions in zip(slots, rows, checked):
             r.llm_calls += 1
-            for p, row_logits in zip([o + 1 for o in outs], mine):
+            for j, p in enumerate(positions):
                 if p == len(r.tokens):  # the draft stood (or there was none): the LLM writes the next token
-                    r.append(sess.pick(row_logits[None], [r], [p], LLM_DRAW)[0], by_llm=True, flagged=False, step=sess.stats.steps)
+                    r.append(tokens[k + j], by_llm=True, flagged=False, step=ctx.step)
                     break
-                ok, token = self._judge(sess, r, p, row_logits)
-                if not ok:
-                    dropped = r.rollback(p, token)
-                    sess.stats.rollbacks += dropped > 0  # a replaced last token is no rollback: nothing was built on it
-                    sess.stats.wasted_slm_tokens += dropped
-                    sess.slm.truncate(slot, p)
-                    sess.llm.truncate(slot, p)
+                if not accept[k + j]:
+                    dropped = r.rollback(p, tokens[k + j])
+                    ctx.stats.rollbacks += dropped > 0  # a replaced last token is no rollback: nothing was built on it
+                    ctx.stats.wasted_slm_tokens += dropped
+                    ctx.slm.truncate(slot, p)
+                    ctx.llm.truncate(slot, p)
                     break
+            k += len(positions)
             r.checked()
 
     @staticmethod
-    def _judge(sess, r: Row, p: int, llm_logits: torch.Tensor) -> tuple[bool, int]:
-        """Whether the SLM's token at ``p`` stands, and the token the LLM puts there."""
-        if r.gen.verify == "none":  # R2R: the LLM writes every flagged token; an equal one changes nothing
-            t = sess.pick(llm_logits[None], [r], [p], LLM_DRAW)[0]
-            return t == r.tokens[p], t
-        if r.gen.temperature <= 0:
-            return accept_greedy(llm_logits, r.tokens[p], r.gen.accept_margin)
-        return accept_sampled(distribution(llm_logits, r.gen.temperature, r.gen.top_p), r.q[p], r.tokens[p],
-                              position_generator(r.gen.seed, p, ACCEPT_DRAW, llm_logits.device))
+    def _judge(logits: torch.Tensor, at: list[tuple[Row, int]]) -> tuple[list[bool], list[int]]:
+        """(accepted, token) at each (row, position), judged on the device and copied to the host once."""
+        gens = [r.gen for r, _ in at]
+        draws = Draws.of(gens, [p for _, p in at], logits.device)
+        ints = torch.tensor([[r.tokens[p] if p < len(r.tokens) else -1 for r, p in at], [r.mode.verified for r, _ in at]])
+        ints = ints.to(logits.device, non_blocking=True)
+        margin = torch.tensor([g.accept_margin for g in gens]).to(logits.device, non_blocking=True)
+        qs = [r.mode.q(p) if p < len(r.tokens) else None for r, p in at]
+        q = None
+        if any(x is not None for x in qs):
+            zero = torch.zeros(logits.shape[-1], device=logits.device)
+            q = torch.stack([zero if x is None else x[: logits.shape[-1]] for x in qs])
+        c = Checked(ints[0], ints[1].bool(), draws.temperature, draws.top_p, margin, draws.seed, draws.position, q)
+        accept, token = judge(logits, c, draws.sampling, any(g.accept_margin > 0 for g in gens))
+        out = torch.stack([accept.long(), token]).cpu().tolist()  # the check's one copy to the host
+        return [bool(a) for a in out[0]], out[1]
 
     def final(self, r: Row):
         """The tokens before the first pending position, each once."""
@@ -144,12 +166,6 @@ class TokenHandoff:
         return r.reader.flush()
 
 
-def _writes_next(r: Row) -> bool:
-    """Whether the LLM's call also writes the token after the row's last (it has no SLM draft to
-    check there: LLM-only rows, or a verified draft that may stand whole)."""
-    return not r.strategy.needs_slm or r.gen.verify == "all"
-
-
 @dataclass
 class TextSide:
     """A text-handoff row's own state: the text written so far and, for a local LLM, its token ids of it."""
@@ -164,6 +180,7 @@ class TextSide:
     piece_open: bool = False  # word pieces: the LLM's last write left its word unfinished
     outbox: list[Write] = field(default_factory=list)  # writes not yet streamed
     last_llm: bool = False  # the last write was the LLM's (whose unfinished bytes are flushed at the end)
+    llm_turn: bool = False  # the LLM writes next with no SLM proposal (an open word, or nothing new for the SLM to read)
 
 
 class TextHandoff:
@@ -194,32 +211,35 @@ class TextHandoff:
     def llm_ids(self, row: Row) -> list[int]:
         return row.side.llm_ids
 
-    def propose(self, sess, r: Row, t: int, flagged: bool, q) -> None:
-        r.append(t, by_llm=flagged, flagged=flagged, step=sess.stats.steps)
+    def llm_turn(self, r: Row) -> bool:
+        return not r.mode.slm_writes or r.side.llm_turn
+
+    def propose(self, ctx: StepContext, r: Row, t: int, flagged: bool, q) -> None:
+        r.append(t, by_llm=flagged, flagged=flagged, step=ctx.step)
         if not flagged:  # the SLM's own write: final at once
             text = r.reader.add(t)
             r.side.raw += text
             r.side.run, r.side.piece_open, r.side.last_llm = 0, False, False
             r.side.outbox.append(Write(t, False, text, t in r.stop_ids))
 
-    def check(self, sess, slots: list[int]) -> None:
+    def check(self, ctx: StepContext, slots: list[int]) -> None:
         """The LLM writes at each due row: in place of its flagged SLM token, or on its own turn."""
-        rows = [sess.rows[s] for s in slots]
+        rows = [ctx.rows[s] for s in slots]
         for r in rows:
             self._drop_flagged(r)
             side = r.side
             if side.llm_covered < len(side.raw):  # splice the SLM's new text into the LLM's ids
                 kept, ok = self._splice_into_llm(side)
-                sess.llm.truncate(r.slot, kept)
-                sess.stats.handoff_mismatches += int(not ok)
-        _, logits = sess.llm.catch_up(slots, [r.side.llm_ids for r in rows])
-        tokens = sess.pick(logits, rows, [r.next_position for r in rows], LLM_DRAW)
-        for r, t in zip(rows, tokens):
+                ctx.llm.truncate(r.slot, kept)
+                ctx.stats.handoff_mismatches += int(not ok)
+        _, logits = ctx.llm.catch_up(slots, [r.side.llm_ids for r in rows])
+        tokens, _ = Draws.of([r.gen for r in rows], [r.next_position for r in rows], logits.device).pick(logits, LLM_DRAW)
+        for r, t in zip(rows, tokens.tolist()):  # the check's one copy to the host
             side = r.side
             side.llm_ids.append(t)
             text = side.llm_reader.add(t)
             side.llm_covered = len(side.raw) + len(text)
-            self._llm_wrote(sess, r, Write(t, True, text, t in side.llm_stop))
+            self._llm_wrote(ctx, r, Write(t, True, text, t in side.llm_stop))
 
     @staticmethod
     def _drop_flagged(r: Row) -> None:
@@ -237,7 +257,7 @@ class TextHandoff:
         side.llm_ids, side.llm_reader, side.llm_covered = new, TokenReader(self.llm_tok, new), len(side.raw)
         return common_prefix(ids, new), ok
 
-    def _llm_wrote(self, sess, r: Row, w: Write) -> None:
+    def _llm_wrote(self, ctx: StepContext, r: Row, w: Write) -> None:
         """Record the LLM's write and splice its text into the SLM's ids, so the SLM reads it next."""
         side = r.side
         side.raw += w.text
@@ -250,13 +270,13 @@ class TextHandoff:
         if w.text:
             keep = len(r.tokens) - r.reader.pending
             new, ok = splice(self.slm_tok, r.tokens[:keep], r.n_prompt, w.text)
-            sess.slm.truncate(r.slot, common_prefix(r.tokens, new))
+            ctx.slm.truncate(r.slot, common_prefix(r.tokens, new))
             r.tokens, r.reader = new, TokenReader(self.slm_tok, new)
-            sess.stats.handoff_mismatches += int(not ok)
+            ctx.stats.handoff_mismatches += int(not ok)
         # The LLM goes on where the SLM has nothing new to read (it wrote part of a character, or a
         # token with no text), or, with word pieces, until its word is done.
-        nothing_new = sess.slm.seen(r.slot) >= len(r.tokens)
-        r.llm_turn = nothing_new or side.piece_open
+        nothing_new = ctx.slm.seen(r.slot) >= len(r.tokens)
+        side.llm_turn = nothing_new or side.piece_open
 
     @staticmethod
     def _piece_open(run: int, text: str, max_tokens: int = defaults.HANDOFF_WORD_MAX) -> bool:
@@ -291,11 +311,11 @@ class RemoteHandoff(TextHandoff):
     def llm_ids(self, row: Row) -> None:
         return None  # no local cache of the LLM's
 
-    def check(self, sess, slots: list[int]) -> None:
-        rows = [sess.rows[s] for s in slots]
+    def check(self, ctx: StepContext, slots: list[int]) -> None:
+        rows = [ctx.rows[s] for s in slots]
         for r in rows:
             self._drop_flagged(r)
         pieces = self.pair.llm.complete([r.side.llm_ids + r.side.raw for r in rows], [r.gen for r in rows])
-        sess.stats.llm_calls += 1
+        ctx.stats.llm_calls += 1
         for r, (text, finished) in zip(rows, pieces):
-            self._llm_wrote(sess, r, Write(None, True, text, finished))
+            self._llm_wrote(ctx, r, Write(None, True, text, finished))

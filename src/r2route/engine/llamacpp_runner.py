@@ -62,7 +62,7 @@ class LlamaCppRunner(HeldTokens):
         # Hidden states beside the logits (the router reads the SLM's) need llama.cpp's embeddings
         # mode, in which it outputs every token of a call: the output head runs on all of them, not
         # only on those whose logits are asked for (a 64-token prefill took 1.45× as long on
-        # Qwen2.5-0.5B, 1.19× on 1.5B: benchmarks/llamacpp_hidden_cost.py). So the mode is on only
+        # Qwen2.5-0.5B, 1.19× on 1.5B: git show 10428f8:benchmarks/llamacpp_hidden_cost.py). So the mode is on only
         # for calls that return something, and such a call holds at most shape.outputs tokens (see _calls).
         self.hidden = hidden
         self._embeddings = False

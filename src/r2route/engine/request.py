@@ -4,28 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from .. import defaults
 from ..errors import R2RouteError
 from ..pair.prompts import PairPrompt, slm_length  # noqa: F401  (re-exported: the engine's input)
 from .stats import RequestStats
-
-
-SLM_DRAW, LLM_DRAW, ROUTE_DRAW, ACCEPT_DRAW = 0, 1, 2, 3  # the random streams of one position
-
-
-def position_generator(seed: int, position: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """The generator of one draw: a request's ``seed``, a token ``position`` and a ``stream``.
-
-    Seeding by position instead of drawing from one running stream makes every random choice a
-    function of where it is made, not of how many draws came before: a row that rolls back and
-    decodes a position again draws the same number, and provisional routing samples exactly what
-    immediate routing would.
-    """
-    g = torch.Generator(device=device)
-    g.manual_seed((seed * 1_000_003 + position * 4 + stream) % (2**63 - 1))
-    return g
 
 
 @dataclass

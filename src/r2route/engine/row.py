@@ -9,7 +9,8 @@ position p replaces it and drops everything after p (:meth:`Row.rollback`).
 
 ``by_llm`` has one entry per *write*: a token, or under text handoff a piece of the LLM's text.
 What the pair kind keeps beside (the LLM's own token ids of the text, say) is ``side``, owned by
-the session's handoff object (:mod:`.handoff`).
+the session's handoff object (:mod:`.handoff`); what the row's mode keeps (a verified row's
+drafts' distributions, say) is in ``mode`` (:mod:`.modes`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ..router.strategies import Strategy
 from .detokenize import TextStream, TokenReader
+from .modes import Mode
 from .request import GenerationConfig
 
 
@@ -32,6 +34,7 @@ class Row:
     reader: TokenReader
     stream: TextStream
     t_submit: float
+    mode: Mode  # what the LLM does with this row's tokens
     by_llm: list[bool] = field(default_factory=list)  # per write: the LLM wrote it
     pending: list[int] = field(default_factory=list)  # flagged positions the LLM has not checked, ascending
     flagged_at: int = 0  # step at which the oldest pending position was flagged
@@ -39,11 +42,8 @@ class Row:
     wasted: int = 0  # SLM tokens dropped by rollbacks
     llm_calls: int = 0  # LLM forwards that served this row
     rollbacks: int = 0
-    call: bool = False  # verify all: the router flagged a token, so the LLM should check the draft now
-    llm_turn: bool = False  # the LLM writes next with no SLM proposal (text handoff: an open word, nothing new to read)
     written: int = 0  # writes streamed so far
     side: object = None  # the handoff's own state of this row
-    q: dict = field(default_factory=dict)  # verify all with sampling: the SLM's distribution at each pending position
     t_first: float | None = None
     router_s: float = 0.0
     slot: int = -1
@@ -58,7 +58,7 @@ class Row:
 
     @property
     def next_position(self) -> int:
-        """Where the next write goes: the index that seeds its random draws (see position_generator).
+        """Where the next write goes: the index that keys its random draws (see :mod:`r2route.draws`).
         Under token handoff it is ``len(tokens)``; under text handoff the count of writes, since
         re-tokenizing moves the SLM's token count, and each write must draw afresh."""
         return self.n_prompt + len(self.by_llm)
@@ -94,10 +94,4 @@ class Row:
     def checked(self) -> None:
         """The LLM has checked every pending position."""
         self.pending.clear()
-        self.q.clear()
-        self.call = False
-
-    def ready(self, window: int) -> bool:
-        """Under verify all: whether this row's draft should be checked now (a router flag, a full
-        draft, or a provisional tail that ends the request)."""
-        return self.call or len(self.pending) >= self.gen.max_draft or self.ends_here(window)
+        self.mode.checked()

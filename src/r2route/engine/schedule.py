@@ -4,16 +4,14 @@ A flagged row does not wait for the LLM: it writes on with the SLM's token, mark
 call then serves every row with pending positions, so the later the call, the more rows (and
 positions) it serves, and the more SLM tokens a rejected position throws away. The rule:
 
-- call when at least ``ceil(rows_fraction × running rows)`` rows have pending positions
-  (one running row: at once, which is plain R2R);
-- or when the oldest pending position is ``max_age`` steps old (bounds latency and waste);
-- or when a row cannot go on before its pending positions are resolved (its provisional tail
-  ends the request);
-- rows whose strategy never uses the SLM (LLM only), or whose next token is the LLM's anyway (text
-  handoff: ``Row.llm_turn``), are served every step;
-- a pair that cannot keep a flagged token provisionally (text handoff) is served in the step it flags;
-- under ``verify all`` every SLM token is pending, and a row asks for the LLM when the router flags
-  a token or its draft reaches ``max_draft`` tokens (the router decides *when* to check).
+- call when at least ``ceil(rows_fraction × running rows)`` rows of the batched modes (R2R) have
+  pending positions (one running row: at once, which is plain R2R);
+- or when the oldest such pending position is ``max_age`` steps old (bounds latency and waste);
+- or when a row's mode says it must be checked now (:meth:`.modes.Mode.ready`: its provisional
+  tail ends the request; under ``verify all``, a router flag or a full draft);
+- rows whose next token is the LLM's anyway (LLM-only rows; under text handoff an unfinished word)
+  are served every step;
+- a pair that cannot keep a flagged token provisionally (text handoff) is served in the step it flags.
 When the LLM runs, it serves every row with pending positions: a row that rides along early only
 has a shorter draft checked.
 
@@ -41,17 +39,18 @@ class Schedule:
         if not 0.0 < self.rows_fraction <= 1.0:
             raise R2RouteError(f"the schedule's rows fraction must be in (0, 1], got {self.rows_fraction}")
 
-    def due(self, rows: dict[int, Row], step: int, window: int, provisional: bool = True) -> list[int]:
-        """The slots the LLM serves this step (``provisional``: whether flagged tokens may wait)."""
-        every_step = [s for s, r in rows.items() if not r.strategy.needs_slm or r.llm_turn]
+    def due(self, rows: dict[int, Row], step: int, window: int, handoff) -> list[int]:
+        """The slots the LLM serves this step (``handoff``: the session's, which says whether a
+        flagged token may wait and whose turn it is)."""
+        every_step = [s for s, r in rows.items() if handoff.llm_turn(r)]
         waiting = [s for s, r in rows.items() if r.pending and s not in every_step]
         if not waiting:
             return sorted(every_step)
-        if not provisional:
+        if not handoff.provisional:
             return sorted(every_step + waiting)
-        routed = [s for s in waiting if rows[s].gen.verify == "none"]
+        batched = [s for s in waiting if rows[s].mode.batched]
         need = max(1, math.ceil(self.rows_fraction * len(rows)))
-        due = any(rows[s].ready(window) for s in waiting if rows[s].gen.verify == "all") or any(rows[s].ends_here(window) for s in waiting)
-        if routed:
-            due = due or len(routed) >= need or step - min(rows[s].flagged_at for s in routed) >= self.max_age
+        due = any(rows[s].mode.ready(rows[s], window) for s in waiting)
+        if batched:
+            due = due or len(batched) >= need or step - min(rows[s].flagged_at for s in batched) >= self.max_age
         return sorted(every_step + waiting) if due else sorted(every_step)

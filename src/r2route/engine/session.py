@@ -19,9 +19,15 @@ One :class:`DecodeSession` holds up to ``max_batch`` rows in slots. Each :meth:`
 5. **emit** the writes that became final (up to the first pending position) and finish rows.
 
 Rows never idle waiting for the LLM, so batching keeps the SLM busy; what provisional routing
-costs is the SLM tokens a rollback throws away (``BatchStats.wasted_slm_tokens``). Random draws
-(sampling, random routing) are seeded by position, so rolling back and writing a position again
-draws the same number.
+costs is the SLM tokens a rollback throws away (``BatchStats.wasted_slm_tokens``).
+
+The choices run where the logits are: the SLM's next tokens, the routers' decisions and the LLM's
+verdicts are tensor ops on the device, and each model call copies one small tensor to the host
+(tokens and decisions; verdicts). Random draws (sampling, random routing, the speculative rule) are
+counter-based draws of the request's seed and the position (:mod:`r2route.draws`), so rolling back
+and writing a position again draws the same number, and a row's tokens never depend on its batch.
+
+What the LLM does with a row's tokens (R2R, verify all, LLM only) is the row's mode (:mod:`.modes`).
 
 How the LLM reads a row and how its writes get in differs by pair kind, and lives in one small
 object (:mod:`.handoff`): one vocabulary (the check above), two tokenizers (text handed over and
@@ -36,17 +42,19 @@ from collections import deque
 import torch
 
 from .. import defaults
+from ..draws import SLM_DRAW
 from ..errors import R2RouteError
 from ..pair.pair import ModelPair
 from ..router.strategies import StepView, Strategy
 from .detokenize import TextStream, TokenReader
-from .handoff import make_handoff
+from .handoff import StepContext, make_handoff
 from .heap import trim_heap
-from .request import ROUTE_DRAW, SLM_DRAW, GenerationConfig, PairPrompt, Result, TokenEvent, position_generator
+from .modes import mode_for
+from .request import GenerationConfig, PairPrompt, Result, TokenEvent
 from .retokenize import common_prefix
 from .row import Row
 from .runners import make_runner
-from .sampling import distribution, greedy, pick_token
+from .sampling import Draws
 from .schedule import Schedule
 from .stats import BatchStats, RequestStats, Timer
 from .threads import single_thread
@@ -57,7 +65,7 @@ class DecodeSession:
 
     def __init__(self, pair: ModelPair, strategy: Strategy, max_batch: int = defaults.MAX_BATCH,
                  schedule: Schedule | None = None, prefix_cache: bool = True, piece: str = defaults.HANDOFF_PIECE,
-                 context: int | None = None, invariant: bool = False):
+                 context: int | None = None, invariant: bool = False, runner: str = defaults.RUNNER):
         if max_batch < 1:
             raise R2RouteError(f"max batch must be ≥ 1, got {max_batch}")
         self.pair, self.strategy, self.max_batch = pair, strategy, max_batch
@@ -68,14 +76,18 @@ class DecodeSession:
         self.prefix_cache = prefix_cache
         self.device = pair.device
         # Positions one slot holds: the models' window, or less where the caller knows its requests
-        # need less (prompt + max_new_tokens: Engine.generate), since llama.cpp allocates them up front.
+        # need less (prompt + max_new_tokens: Engine.generate), since llama.cpp and the static runner
+        # allocate them up front.
         self.window = min(self.handoff.window, context or self.handoff.window)
         # invariant: llama.cpp's sums of a row do not depend on its batch-mates (eval; it costs speed)
-        self.slm = make_runner(pair.slm, max_batch, context=self.window, invariant=invariant)
+        self.slm = make_runner(pair.slm, max_batch, context=context and self.window, invariant=invariant, runner=runner)
         # the router reads the SLM's hidden states only: the LLM's runner skips them (and with them
         # llama.cpp's output head on every catch-up token whose logits are not asked for)
-        self.llm = None if pair.llm_is_remote else make_runner(pair.llm, max_batch, context=self.handoff.llm_context(self.window),
-                                                               invariant=invariant, hidden=False)
+        self.llm = None if pair.llm_is_remote else make_runner(
+            pair.llm, max_batch, context=context and self.handoff.llm_context(self.window), invariant=invariant, hidden=False,
+            runner=runner)
+        # a runner that allocates its cache may hold fewer positions than the models' window
+        self.window = min([self.window] + [r.max_len for r in (self.slm, self.llm) if getattr(r, "max_len", None)])
         self.embed = pair.slm.embed
         self.free = list(range(max_batch))
         self.queue: deque[Row] = deque()
@@ -104,10 +116,11 @@ class DecodeSession:
             raise R2RouteError("empty prompt")
         if len(ids) >= self.window:
             raise R2RouteError(f"prompt is {len(ids)} tokens; the context window is {self.window}")
+        strategy = strategy or self.strategy
         eos = frozenset() if gen.ignore_eos else frozenset(self.pair.eos_token_ids("slm"))
-        row = Row(rid=rid, gen=gen, strategy=strategy or self.strategy, tokens=ids, n_prompt=len(ids),
+        row = Row(rid=rid, gen=gen, strategy=strategy, tokens=ids, n_prompt=len(ids),
                   stop_ids=eos | frozenset(gen.stop_token_ids), reader=TokenReader(self.pair.tokenizer, ids),
-                  stream=TextStream(gen.stop), t_submit=time.perf_counter())
+                  stream=TextStream(gen.stop), t_submit=time.perf_counter(), mode=mode_for(gen.verify, strategy.needs_slm))
         self.handoff.start(row, prompt)
         self.queue.append(row)
         self.stats.requests += 1
@@ -135,12 +148,13 @@ class DecodeSession:
         self._admit()
         if not self.rows:
             return []
-        writers = [s for s, r in sorted(self.rows.items()) if r.strategy.needs_slm and not r.llm_turn and not r.ends_here(self.window)]
+        ctx = StepContext(self.rows, self.slm, self.llm, self.stats, self.stats.steps)
+        writers = [s for s, r in sorted(self.rows.items()) if not self.handoff.llm_turn(r) and not r.ends_here(self.window)]
         if writers:
-            self._propose(writers)
-        due = self.schedule.due(self.rows, self.stats.steps, self.window, self.handoff.provisional)
+            self._propose(ctx, writers)
+        due = self.schedule.due(self.rows, self.stats.steps, self.window, self.handoff)
         if due:
-            self.handoff.check(self, due)
+            self.handoff.check(ctx, due)
         events = self._emit()
         self.stats.steps += 1
         self.stats.seconds += time.perf_counter() - t0
@@ -171,48 +185,40 @@ class DecodeSession:
         if not self.busy:  # the batch drained: hand its freed heap pages back (see .heap)
             trim_heap()
 
-    def _propose(self, slots: list[int]) -> None:
+    def _propose(self, ctx: StepContext, slots: list[int]) -> None:
+        """The SLM's step on the device: its next token per row (greedy or a seeded draw), the
+        routers' decisions, then one copy of both to the host."""
         rows = [self.rows[s] for s in slots]
         hidden, logits = self.slm.catch_up(slots, [r.tokens for r in rows])
         logits = logits[:, : self.handoff.vocab]  # under token handoff, never an id the LLM lacks
-        positions = [r.next_position for r in rows]
-        tokens = self.pick(logits, rows, positions, SLM_DRAW)
-        flags = self._decide(rows, hidden, logits, tokens, [position_generator(r.gen.seed, p, ROUTE_DRAW) for r, p in zip(rows, positions)])
-        for i, (r, t, flagged) in enumerate(zip(rows, tokens, flags)):
-            # verify all with sampling: the speculative rule needs the distribution the SLM drew from
-            q = distribution(logits[i], r.gen.temperature, r.gen.top_p) if r.gen.verify == "all" and r.gen.temperature > 0 else None
-            self.handoff.propose(self, r, t, flagged, q)
-
-    def _decide(self, rows: list, hidden: torch.Tensor, logits: torch.Tensor, tokens: list[int], rngs: list[torch.Generator]) -> list[bool]:
-        """Ask each row's strategy whether its token goes to the LLM; rows sharing a strategy are
-        decided in one call (``rngs``: one routing generator per row). Charges the router's time
-        to the rows."""
+        draws = Draws.of([r.gen for r in rows], [r.next_position for r in rows], logits.device)
+        tokens, probs = draws.pick(logits, SLM_DRAW)
         before = self._router_timer.seconds
-        routed = [False] * len(rows)
         with self._router_timer, single_thread(self.device.type == "cpu"):
-            token_t = torch.tensor(tokens, device=self.device)
-            groups: dict[int, list[int]] = {}
-            for i, r in enumerate(rows):
-                groups.setdefault(id(r.strategy), []).append(i)
-            for idx in groups.values():
-                if len(idx) == len(rows):
-                    view = StepView(logits, hidden, token_t, self.embed, rngs)
-                else:
-                    sel = torch.tensor(idx, device=self.device)
-                    view = StepView(logits[sel], hidden[sel], token_t[sel], self.embed, [rngs[i] for i in idx])
-                for i, decision in zip(idx, rows[idx[0]].strategy.decide(view)):
-                    routed[i] = bool(decision)
+            routed = self._decide(rows, StepView(logits, hidden, tokens, self.embed, draws.seed, draws.position))
+        out = torch.stack([tokens, routed.long()]).cpu().tolist()  # the step's one copy to the host
         share = (self._router_timer.seconds - before) / len(rows)
-        for r in rows:
+        for i, (r, t, flagged) in enumerate(zip(rows, out[0], out[1])):
             r.router_s += share
-        return routed
+            # verify all with sampling: the speculative rule needs the distribution the SLM drew from
+            self.handoff.propose(ctx, r, t, bool(flagged), probs[i] if probs is not None else None)
 
-    def pick(self, logits: torch.Tensor, rows: list[Row], positions: list[int], stream: int) -> list[int]:
-        """Each row's token from its logits: greedy, or sampled with a draw seeded by position."""
-        if all(r.gen.temperature <= 0 for r in rows):
-            return greedy(logits)
-        return [pick_token(logits[i], r.gen.temperature, r.gen.top_p, position_generator(r.gen.seed, p, stream, logits.device))
-                for i, (r, p) in enumerate(zip(rows, positions))]
+    @staticmethod
+    def _decide(rows: list[Row], view: StepView) -> torch.Tensor:
+        """Each row's strategy decides whether its token goes to the LLM ([n] bool on the device);
+        rows sharing a strategy are decided in one call."""
+        groups: dict[int, list[int]] = {}
+        for i, r in enumerate(rows):
+            groups.setdefault(id(r.strategy), []).append(i)
+        if len(groups) == 1:
+            return rows[0].strategy.decide(view)
+        routed = torch.zeros(len(rows), dtype=torch.bool, device=view.logits.device)
+        for idx in groups.values():
+            sel = torch.tensor(idx, device=view.logits.device)
+            part = StepView(view.logits[sel], None if view.hidden is None else view.hidden[sel], view.tokens[sel], view.embed,
+                            view.seeds[sel], view.positions[sel])
+            routed[sel] = rows[idx[0]].strategy.decide(part)
+        return routed
 
     def _emit(self) -> list[TokenEvent]:
         """Stream every write that became final; finish the rows that ended."""

@@ -11,6 +11,7 @@ over its first ``probe_tokens`` tokens and routes the queries whose score is in 
 from __future__ import annotations
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from ..engine import Engine, GenerationConfig
@@ -28,14 +29,14 @@ class ScoreRecorder(Strategy):
         self.scorers = scorers
         self.scores: dict[str, list[float]] = {k: [] for k in scorers}
 
-    def decide(self, view: StepView) -> list[bool]:
+    def decide(self, view: StepView):
         # Kept as Python floats, not as a small tensor per step: each step frees megabytes of
         # logits-sized temporaries, and a long-lived small malloc'd block placed in one of those
         # holes stops glibc from reusing it, so the heap grew by about a logits row per token
         # (780 MB over 1,536 calibration tokens of the default pair, entropy scorer).
         for k, s in self.scorers.items():
             self.scores[k].extend(s.scores(view).float().cpu().tolist())
-        return [False] * view.tokens.shape[0]
+        return torch.zeros(view.tokens.shape[0], dtype=torch.bool, device=view.logits.device)
 
     def pooled(self) -> dict[str, np.ndarray]:
         return {k: np.asarray(v, dtype=np.float32) for k, v in self.scores.items()}

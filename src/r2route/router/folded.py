@@ -7,8 +7,11 @@ Three foldings remove about half of the ops without changing the function (it eq
 - a LayerNorm's scale and shift are affine, and so is the linear layer that reads the norm: one
   matrix and one bias (the input layer, each block's ``up``, the read-out);
 - the top-k projection feeds the input layer linearly: one matrix;
-- the token feature depends on the token id alone: its share of the input layer is computed once
-  per id, from the SLM's embedding, and cached (a 128-float row per distinct token seen).
+- the token feature depends on the token id alone: its share of the input layer is computed from
+  the SLM's embedding. On the CPU it is cached per id (a 64-128-float row per distinct token seen:
+  a llama.cpp SLM dequantizes embedding rows from its file, and a lookup costs ops per step); on a
+  GPU it is computed each step from the embedding on the device, since finding which ids are new
+  would cost a copy to the host.
 """
 
 from __future__ import annotations
@@ -73,18 +76,21 @@ class FoldedRouter:
         else:
             x = self.inp_b.expand(tokens.shape[0], -1)
         if "token" in self.features:
-            x = x + self._tokens(tokens.tolist(), embed)
+            x = x + (self._cached_tokens(tokens.tolist(), embed) if tokens.device.type == "cpu" else self._token_term(embed(tokens)))
         for (up_w, up_b), eps, down_w, down_b in self.blocks:
             h = F.gelu(torch.addmm(up_b, F.layer_norm(x, (self.width,), eps=eps), up_w))
             x = x + torch.addmm(down_b, h, down_w)
         out_w, out_b = self.out
         return torch.addmm(out_b, F.layer_norm(x, (self.width,), eps=self.out_eps), out_w).squeeze(-1)
 
-    def _tokens(self, ids: list[int], embed: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    def _token_term(self, emb: torch.Tensor) -> torch.Tensor:
+        e = emb.to(self.inp_b.device, torch.float32)
+        return F.layer_norm(e, (self.token_norm[0],), eps=self.token_norm[1]) @ self.token_w
+
+    def _cached_tokens(self, ids: list[int], embed: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         missing = [t for t in dict.fromkeys(ids) if t not in self._token_terms]
         if missing:
-            e = embed(torch.tensor(missing)).to(self.inp_b.device, torch.float32)
-            terms = F.layer_norm(e, (self.token_norm[0],), eps=self.token_norm[1]) @ self.token_w
+            terms = self._token_term(embed(torch.tensor(missing)))
             self._token_terms.update(zip(missing, terms.clone().unbind(0)))
         return torch.stack([self._token_terms[t] for t in ids])
 

@@ -1,7 +1,9 @@
 """Routing strategies: one small class each, behind one interface (after RouteLLM).
 
 Each step the engine hands a strategy a :class:`StepView` of the SLM's proposals for the active rows;
-the strategy answers, per row, whether the LLM should write that token instead.
+the strategy answers, per row, whether the LLM should write that token instead, as a boolean tensor
+on the logits' device: the decision is made where the logits are, and reaches the host in the
+step's one copy together with the tokens.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Callable
 import torch
 
 from .. import defaults
+from ..draws import ROUTE_DRAW, uniform
 from ..errors import R2RouteError
 from .features import normalized_entropy, topk_logit_features
 from .folded import FoldedRouter
@@ -26,10 +29,11 @@ class StepView:
     """What the SLM produced this step for ``n`` rows."""
 
     logits: torch.Tensor  # [n, V] float32: the SLM's next-token logits
-    hidden: torch.Tensor  # [n, d]: the SLM's last-layer hidden state at that position
+    hidden: torch.Tensor | None  # [n, d]: the SLM's last-layer hidden state at that position
     tokens: torch.Tensor  # [n]: the SLM's proposed tokens
     embed: Callable[[torch.Tensor], torch.Tensor]  # SLM input-embedding lookup
-    route_rngs: list[torch.Generator]  # one CPU generator per row, for random routing
+    seeds: torch.Tensor  # [n] int64: each row's seed, keying its routing draw (random routing)
+    positions: torch.Tensor  # [n] int64: the position each proposed token is for
 
 
 class Strategy(ABC):
@@ -40,8 +44,8 @@ class Strategy(ABC):
     needs_slm: bool = True
 
     @abstractmethod
-    def decide(self, view: StepView) -> list[bool]:
-        """True for each row whose token the LLM should write."""
+    def decide(self, view: StepView) -> torch.Tensor:
+        """[n] bool on the logits' device: True for each row whose token the LLM should write."""
 
     def describe(self) -> dict:
         return {"strategy": self.name}
@@ -50,16 +54,16 @@ class Strategy(ABC):
 class SLMOnly(Strategy):
     name = "slm"
 
-    def decide(self, view: StepView) -> list[bool]:
-        return [False] * view.tokens.shape[0]
+    def decide(self, view: StepView) -> torch.Tensor:
+        return torch.zeros(view.tokens.shape[0], dtype=torch.bool, device=view.logits.device)
 
 
 class LLMOnly(Strategy):
     name = "llm"
     needs_slm = False
 
-    def decide(self, view: StepView) -> list[bool]:
-        return [True] * view.tokens.shape[0]
+    def decide(self, view: StepView) -> torch.Tensor:
+        return torch.ones(view.tokens.shape[0], dtype=torch.bool, device=view.logits.device)
 
 
 class ScoreStrategy(Strategy):
@@ -72,8 +76,8 @@ class ScoreStrategy(Strategy):
     def scores(self, view: StepView) -> torch.Tensor:
         """One score per row."""
 
-    def decide(self, view: StepView) -> list[bool]:
-        return (self.scores(view) >= self.threshold).tolist()
+    def decide(self, view: StepView) -> torch.Tensor:
+        return self.scores(view) >= self.threshold
 
     def describe(self) -> dict:
         return {"strategy": self.name, "threshold": self.threshold}
@@ -112,15 +116,17 @@ class NeuralStrategy(ScoreStrategy):
 
 
 class RandomStrategy(Strategy):
-    """Route each token with probability ``p``, from a per-row seeded generator (batch-independent)."""
+    """Route each token with probability ``p``: a counter-based draw of the row's seed and the token's
+    position (so a row's decisions depend on nothing else, and a rolled-back position draws again
+    the same number)."""
 
     name = "random"
 
     def __init__(self, p: float):
         self.p = float(p)
 
-    def decide(self, view: StepView) -> list[bool]:
-        return [torch.rand((), generator=g).item() < self.p for g in view.route_rngs]
+    def decide(self, view: StepView) -> torch.Tensor:
+        return uniform(view.seeds, view.positions, ROUTE_DRAW) < self.p
 
     def describe(self) -> dict:
         return {"strategy": self.name, "p": self.p}

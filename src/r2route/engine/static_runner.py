@@ -1,0 +1,138 @@
+"""The static runner: a KV cache allocated once, per-row lengths on the device, r2route's own forward.
+
+The cache is ``k``/``v`` [layers, slots + 1, max_len, kv_heads, head_dim], sized once from the
+requests' window (as llama.cpp's contexts are): nothing is allocated, grown or copied while decoding.
+Each slot's tokens sit at positions ``0..length-1``; a forward writes its new keys and values at
+each row's own positions and attends through a mask by position (:mod:`.decoder`), so rows of
+different lengths share a forward, and rolling a row back is setting its length (stale entries past
+it are masked, then overwritten). The extra slot takes the writes of padding tokens.
+
+Per forward the host sends one small tensor (the rows' new token ids, slot numbers and counts);
+positions come from the lengths on the device. The host keeps a copy of the lengths for its own
+decisions (which rows, how wide), so it never reads them back.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import R2RouteError
+from ..pair.loading import LoadedModel
+from .decoder import Decoder, cache_shape
+from .runner import HeldTokens, OutputHead, plan_groups, read_positions
+
+# Attention reads the cache up to the longest row rounded up to this many positions, so a run of
+# steps reuses one shape (what a compiled or captured step needs) at a small cost in masked reads.
+KV_LEN_STEP = 64
+
+
+class StaticRunner(HeldTokens):
+    """The :class:`~.runner.Runner` verbs over a preallocated cache and :class:`~.decoder.Decoder`."""
+
+    def __init__(self, lm: LoadedModel, num_slots: int, context: int, pad_id: int = 0, call_cost_tokens: float = 32.0):
+        self.lm = lm
+        self.model = lm.model
+        self.head = OutputHead(lm.model)
+        self.device = lm.device
+        self.num_slots = num_slots
+        self.max_len = context
+        self.pad_id = pad_id
+        self.call_cost_tokens = call_cost_tokens
+        self.decoder = Decoder(lm.model, context)
+        shape = cache_shape(lm.model)
+        size = (shape.layers, num_slots + 1, context, shape.kv_heads, shape.head_dim)
+        # zeros, not empty: a masked entry still enters attention as 0 × value, and 0 × NaN is NaN
+        self.k = torch.zeros(size, dtype=lm.dtype, device=self.device)
+        self.v = torch.zeros(size, dtype=lm.dtype, device=self.device)
+        self.scratch = num_slots  # the slot that padding tokens write to
+        self.length = torch.zeros(num_slots + 1, dtype=torch.long, device=self.device)
+        self.lengths = [0] * num_slots  # the host's copy of ``length``
+        self.steps = torch.arange(context, device=self.device)
+        self.calls = self.tokens_fed = self.refed = 0
+        self._init_held(num_slots)
+
+    def seen(self, slot: int) -> int:
+        return self.lengths[slot]
+
+    def reset(self, slot: int) -> None:
+        self.truncate(slot, 0)
+
+    def truncate(self, slot: int, length: int) -> None:
+        if length < self.lengths[slot]:
+            self.lengths[slot] = length
+            self.length[slot] = length
+            del self.held[slot][length:]
+
+    @torch.inference_mode()
+    def copy_prefix(self, src: int, dst: int, length: int) -> None:
+        length = min(length, self.lengths[src])
+        self.k[:, dst, :length] = self.k[:, src, :length]
+        self.v[:, dst, :length] = self.v[:, src, :length]
+        self.lengths[dst] = length
+        self.length[dst] = length
+        self.held[dst] = self.held[src][:length]
+
+    @torch.inference_mode()
+    def catch_up(self, slots: list[int], seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        self._check_prefix(slots, seqs)
+        new = [seq[self.lengths[s]:] for s, seq in zip(slots, seqs)]
+        if min(len(x) for x in new) == 0:
+            raise ValueError("catch_up needs at least one unseen token per slot")
+        groups = plan_groups([len(x) for x in new], self.call_cost_tokens)
+        if len(groups) == 1:  # one forward in the callers' row order (slots stay contiguous where they are)
+            groups = [list(range(len(new)))]
+        h = torch.cat([self._run([slots[i] for i in g], [new[i] for i in g], [[len(new[i]) - 1] for i in g]) for g in groups])
+        order = [i for g in groups for i in g]
+        if order != list(range(len(new))):  # back in the callers' row order
+            h = h[torch.tensor(order, device=self.device).argsort()]
+        return h, self.head(h)
+
+    @torch.inference_mode()
+    def forward(self, slots: list[int], seqs: list[list[int]], ends: list[int], outputs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        self._check_prefix(slots, seqs)
+        starts = [self.lengths[s] for s in slots]
+        new = [seq[a:e] for seq, a, e in zip(seqs, starts, ends)]
+        if min(len(x) for x in new) == 0:
+            raise ValueError("forward needs at least one unseen token per slot")
+        if any(not 0 <= j - a < len(x) for o, a, x in zip(outputs, starts, new) for j in o):
+            raise ValueError("an output position was not fed in this call")
+        h = self._run(slots, new, [[j - a for j in o] for o, a in zip(outputs, starts)])
+        return h, self.head(h)
+
+    def _run(self, slots: list[int], new: list[list[int]], cols: list[list[int]]) -> torch.Tensor:
+        """One forward over each slot's new tokens, right-padded; returns the final hidden states at
+        each row's columns ``cols[i]`` (offsets into its new tokens), row by row. Advances lengths."""
+        n, w = len(slots), max(len(x) for x in new)
+        for s, x in zip(slots, new):
+            if self.lengths[s] + len(x) > self.max_len:
+                raise R2RouteError(f"slot {s} would hold {self.lengths[s] + len(x)} tokens; its KV cache holds {self.max_len} "
+                                   "(a longer context needs a larger window)")
+        # The step's one host-to-device copy: ids (padded), then each row's slot and count.
+        pack = torch.full((n, w + 2), self.pad_id, dtype=torch.long)
+        for i, (s, x) in enumerate(zip(slots, new)):
+            pack[i, :len(x)] = torch.tensor(x, dtype=torch.long)
+            pack[i, w], pack[i, w + 1] = s, len(x)
+        pack = pack.to(self.device, non_blocking=True)
+        ids, rows, counts = pack[:, :w], pack[:, w], pack[:, w + 1]
+        offsets = self.steps[:w][None, :]
+        real = offsets < counts[:, None]
+        pos = (self.length[rows][:, None] + offsets).clamp_(max=self.max_len - 1)  # padding past the window reads the last row
+        write_rows = torch.where(real, rows[:, None], self.scratch)
+        write_pos = torch.where(real, pos, offsets)
+        kv_len = min(self.max_len, -(-(max(self.lengths[s] + len(x) for s, x in zip(slots, new))) // KV_LEN_STEP) * KV_LEN_STEP)
+        contiguous = slots == list(range(slots[0], slots[0] + n))
+        read_rows = slice(slots[0], slots[0] + n) if contiguous else rows
+        hidden = self.decoder(ids, pos, write_rows, write_pos, read_rows, kv_len, self.k, self.v)
+        self.length.index_add_(0, rows, counts)
+        for s, x in zip(slots, new):
+            self.lengths[s] += len(x)
+            self.held[s].extend(x)
+        self.calls += 1
+        self.tokens_fed += sum(len(x) for x in new)
+        r = torch.tensor([i for i, c in enumerate(cols) for _ in c], device=self.device)
+        c = torch.tensor([j for cs in cols for j in cs], device=self.device)
+        return hidden[r, c]
+
+    def positions(self, seq: list[int], start: int, chunk: int = 64):
+        """Read ``seq`` from scratch (no cache): the labeling pipeline's SLM prefill."""
+        return read_positions(self.model, seq, start, chunk)

@@ -1,0 +1,92 @@
+"""The device step on a GPU (marked ``cuda``: skipped where none is): the static runner's tokens equal
+the no-cache reference on the device, and a step copies to the host once per model call."""
+
+import warnings
+
+import pytest
+import torch
+
+from r2route.engine import Engine, GenerationConfig
+from r2route.pair import PairConfig, load_pair
+from r2route.router import make_strategy
+
+from .conftest import QUESTIONS
+from .test_static_runner import N, reference
+
+pytestmark = pytest.mark.cuda
+
+
+@pytest.fixture(scope="module")
+def gpu_pair():
+    return load_pair(PairConfig(pair="tiny", device="cuda", dtype="float32"))
+
+
+@pytest.fixture(scope="module")
+def gpu_prompts(gpu_pair):
+    texts = [QUESTIONS[i % len(QUESTIONS)] * (1 + 4 * (i == 5)) + f" ({i})" for i in range(8)]
+    return [gpu_pair.encode(t, chat=False) for t in texts]
+
+
+def gpu_strategies(pair):
+    from .test_engine import tiny_router
+
+    bundle = tiny_router(pair)
+    bundle.model.to("cuda")
+    return {"slm": make_strategy("slm"), "random": make_strategy("random", llm_share=0.3),
+            "entropy": make_strategy("entropy", threshold=0.93), "neural": make_strategy("neural", threshold=0.5, router=bundle)}
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+@pytest.mark.parametrize("name", ["slm", "random", "entropy", "neural"])
+def test_static_runner_on_the_device_equals_the_reference(gpu_pair, gpu_prompts, name, batch):
+    strat = gpu_strategies(gpu_pair)[name]
+    gens = [GenerationConfig(max_new_tokens=N, ignore_eos=True, seed=i) for i in range(batch)]
+    results, _ = Engine(gpu_pair, strat, max_batch=batch, runner="static").generate(gpu_prompts[:batch], gens)
+    for i, r in enumerate(results):
+        tokens, by_llm = reference(gpu_pair, gpu_prompts[i], strat, seed=i)
+        assert r.token_ids == tokens and r.by_llm == by_llm
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_verified_decoding_on_the_device_is_the_llms_greedy_text(gpu_pair, gpu_prompts, batch):
+    gens = [GenerationConfig(max_new_tokens=N, ignore_eos=True, verify="all", max_draft=4) for _ in range(batch)]
+    results, _ = Engine(gpu_pair, make_strategy("slm"), max_batch=batch, runner="static").generate(gpu_prompts[:batch], gens)
+    for p, r in zip(gpu_prompts, results):
+        with torch.no_grad():
+            out = gpu_pair.llm.model.generate(torch.tensor([p], device="cuda"), max_new_tokens=N, do_sample=False, eos_token_id=None)
+        assert r.token_ids == out[0, len(p):].tolist()
+
+
+def test_sampled_rows_repeat_on_the_device(gpu_pair, gpu_prompts):
+    strat = make_strategy("random", llm_share=0.3)
+    gens = [GenerationConfig(max_new_tokens=N, ignore_eos=True, seed=20 + i, temperature=0.9, top_p=0.9) for i in range(8)]
+    together, _ = Engine(gpu_pair, strat, max_batch=8, runner="static").generate(gpu_prompts, gens)
+    alone, _ = Engine(gpu_pair, strat, max_batch=1, runner="static").generate([gpu_prompts[2]], gens[2])
+    assert alone[0].token_ids == together[2].token_ids
+
+
+def count_syncs(fn) -> int:
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fn()
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("name", ["slm", "entropy", "neural"])
+def test_an_slm_step_copies_to_the_host_once(gpu_pair, gpu_prompts, name):
+    """A step in which the LLM does not run (the strategy routes nothing here) synchronises once:
+    the copy of the tokens and decisions."""
+    strat = gpu_strategies(gpu_pair)[name]
+    if name != "slm":
+        strat.threshold = 2.0  # scores are ≤ 1: nothing is routed
+    sess = Engine(gpu_pair, strat, max_batch=4, runner="static").session(context=512)
+    for i, p in enumerate(gpu_prompts[:4]):
+        sess.submit(i, p, GenerationConfig(max_new_tokens=64, ignore_eos=True))
+    sess.step()  # prefill
+    sess.step()
+    assert count_syncs(lambda: [sess.step() for _ in range(10)]) == 10

@@ -83,6 +83,9 @@ def bad_inputs(tmp_path, router_dir):
         (["generate", "hi", *TINY, "--temperature", "-1"], "temperature must be ≥ 0"),
         (["generate", "hi", "--pair", "tiny", "--device", "tpu"], "unknown device"),
         (["chat", *TINY, "--max-new-tokens", "0"], "max new tokens must be ≥ 1"),
+        # --runner reaches the engine, which refuses a runner of another backend than the model's
+        (["generate", "hi", *TINY, "--runner", "llama.cpp"], "the llama.cpp runner runs llama.cpp models"),
+        (["serve", *TINY, "--runner", "llama.cpp"], "the llama.cpp runner runs llama.cpp models"),
     ]
 
 

@@ -3,6 +3,8 @@
 Marked ``default_pair``; skipped where `pip install 'r2route[default-pair]'` has not been run.
 """
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -16,6 +18,7 @@ from r2route.router import make_strategy
 from .invariance import invariant_decode
 
 pytestmark = pytest.mark.default_pair
+ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?"
 
 
@@ -40,7 +43,8 @@ def test_default_pair_is_a_token_handoff_pair_on_llama_cpp(default):
 def test_llm_strategy_equals_llama_cpp_greedy(default):
     """The engine's multi-slot, unified-cache LLM decode against llama.cpp's plainest one: a
     default single-sequence context, the whole prompt in one batch, then argmax token by token.
-    (llama-cpp-python's high-level ``Llama`` class crashed in decode on one fresh build here.)"""
+    (Through llama.cpp's C API: llama-cpp-python's high-level ``Llama`` class has crashed in decode
+    on some builds.)"""
     import llama_cpp as lc
     import numpy as np
 
@@ -64,8 +68,21 @@ def test_llm_strategy_equals_llama_cpp_greedy(default):
 
 
 def test_answers_the_readme_question(default):
-    res, _ = Engine(default, make_strategy("entropy", threshold=0.15)).generate([default.encode(QUESTION)], GenerationConfig(max_new_tokens=256))
-    assert "72" in res[0].text
+    """README's first command, ``r2route generate QUESTION``, as the CLI runs it: the pair with its
+    shipped router and the default settings (greedy, at most 256 tokens) writes a whole answer, ended
+    by EOS, whose final answer is 48 + 24 = 72, with the LLM writing some of its tokens."""
+    from r2route.cli.options import RoutingFlags, attach_strategy, routing_strategy
+    from r2route.evaluation.graders import make_grader
+
+    assert QUESTION in (ROOT / "README.md").read_text()
+    strategy = routing_strategy(PairConfig(pair="default"), RoutingFlags())
+    attach_strategy(strategy, default)
+    assert strategy.name == "neural"
+    results, _ = Engine(default, strategy, max_batch=1).generate([default.encode(QUESTION)], GenerationConfig())
+    res = results[0]
+    assert res.finish_reason == "stop", res.text
+    assert make_grader("math").grade(res.text, {"gold": "72"})["correct"], res.text
+    assert 0 < res.stats.llm_tokens < res.stats.tokens
 
 
 def test_quantized_rows_are_bitwise_the_same_alone_and_in_any_batch(default):

@@ -7,54 +7,32 @@ from typing import Annotated
 
 import typer
 
-from .. import defaults
 from ..errors import R2RouteError
 from .generate import LLM_STYLE, format_stats
-from .options import (
-    DeviceOpt, DtypeOpt, LlmKeyOpt, LlmModelOpt, LlmOpt, LlmParamsOpt, LlmTokOpt, LlmUrlOpt, MaxNewOpt, PairOpt, RouterOpt, SeedOpt, VerifyOpt, MarginOpt, DraftOpt, ShareOpt, SlmOpt, StrategyOpt,
-    TempOpt, ThresholdOpt, TopPOpt, load_routed_pair, pair_config,
-)
+from .options import GenerationFlags, PairFlags, RoutingFlags, flag_groups, load_routed_pair
 
 HELP = "commands: /reset clears the conversation, /routing toggles colouring of LLM tokens, /exit quits"
 
 
+@flag_groups
 def chat(
-    pair: PairOpt = defaults.PAIR,
-    slm: SlmOpt = None,
-    llm: LlmOpt = None,
-    llm_url: LlmUrlOpt = None,
-    llm_model: LlmModelOpt = None,
-    llm_tokenizer: LlmTokOpt = None,
-    llm_api_key: LlmKeyOpt = None,
-    llm_params: LlmParamsOpt = 0.0,
-    router: RouterOpt = None,
-    strategy: StrategyOpt = None,
-    threshold: ThresholdOpt = None,
-    llm_share: ShareOpt = None,
-    max_new_tokens: MaxNewOpt = defaults.MAX_NEW_TOKENS,
-    temperature: TempOpt = defaults.TEMPERATURE,
-    top_p: TopPOpt = defaults.TOP_P,
-    seed: SeedOpt = defaults.SEED,
-    verify: VerifyOpt = defaults.VERIFY,
-    accept_margin: MarginOpt = defaults.ACCEPT_MARGIN,
-    max_draft: DraftOpt = defaults.MAX_DRAFT,
+    *,
+    models: PairFlags,
+    routing: RoutingFlags,
+    generation: GenerationFlags,
     system: Annotated[str, typer.Option("--system", help="System message.")] = "",
-    device: DeviceOpt = "auto",
-    dtype: DtypeOpt = "auto",
     show_routing: Annotated[bool, typer.Option("--show-routing", help="Colour the tokens the LLM wrote.")] = True,
 ) -> None:
     """Chat with the pair; each reply shows how much of it the LLM wrote."""
     from rich.console import Console
 
-    from ..engine import Engine, GenerationConfig, PairPrompt
+    from ..engine import Engine, PairPrompt
 
-    gen = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed, verify=verify, accept_margin=accept_margin, max_draft=max_draft)
-    gen.validate()
-    cfg = pair_config(pair, slm, llm, device, dtype, llm_url, llm_model, llm_tokenizer, llm_api_key, llm_params)
-    mp, strat = load_routed_pair(cfg, strategy, router, threshold, llm_share)
+    gen = generation.config()
+    mp, strat = load_routed_pair(models.config(), routing)
     if not getattr(mp.tokenizer, "chat_template", None):
         raise R2RouteError("this pair's tokenizer has no chat template; use `r2route generate --raw`")
-    engine = Engine(mp, strat, max_batch=1)
+    engine = Engine(mp, strat, max_batch=1, runner=generation.runner)
     console = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False)
     err.print(f"r2route chat — {mp.slm.name} → {mp.llm.name}. {HELP}")

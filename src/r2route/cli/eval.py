@@ -9,7 +9,7 @@ import typer
 
 from .. import defaults
 from ..errors import R2RouteError
-from .options import DeviceOpt, DtypeOpt, LlmOpt, PairOpt, RouterOpt, SlmOpt, build_pair, pair_config
+from .options import LOCAL_MODELS, PairFlags, RouterOpt, RunnerOpt, build_pair, default_router, flag_groups
 
 
 def _floats(text: str, name: str) -> tuple[float, ...]:
@@ -19,7 +19,9 @@ def _floats(text: str, name: str) -> tuple[float, ...]:
         raise R2RouteError(f"{name} must be comma-separated numbers, got {text!r}") from None
 
 
+@flag_groups
 def eval_(
+    *,
     task: Annotated[Optional[str], typer.Option("--task", help="gsm8k, math500, humaneval, or a .jsonl file (with --prompt-field/--answer-field/--grader).")] = None,
     out: Annotated[Optional[str], typer.Option("--out", help="Run directory (a rerun resumes it).")] = None,
     report: Annotated[Optional[str], typer.Option("--report", help="Re-render table, summary.json and pareto.png of a finished or partial run.")] = None,
@@ -37,11 +39,8 @@ def eval_(
     batch: Annotated[int, typer.Option("--batch", help="Prompts decoded together.")] = defaults.EVAL_BATCH,
     probe_tokens: Annotated[int, typer.Option("--probe-tokens", help="SLM tokens the query-level router reads.")] = defaults.EVAL_PROBE_TOKENS,
     router: RouterOpt = None,
-    pair: PairOpt = defaults.PAIR,
-    slm: SlmOpt = None,
-    llm: LlmOpt = None,
-    device: DeviceOpt = "auto",
-    dtype: DtypeOpt = "auto",
+    models: Annotated[PairFlags, LOCAL_MODELS],
+    runner: RunnerOpt = defaults.RUNNER,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Evaluate SLM, LLM and routed methods at matched LLM shares; print a table, write pareto.png."""
@@ -49,7 +48,6 @@ def eval_(
     from ..evaluation.runner import base
     from ..evaluation.tasks import load_task
     from ..router import load_router
-    from .options import default_router
 
     if report:
         if task or out:
@@ -59,12 +57,13 @@ def eval_(
     if not task or not out:
         raise R2RouteError("give --task and --out (or --report RUN_DIR)")
     cfg = EvalConfig(methods=tuple(m.strip() for m in methods.split(",") if m.strip()), shares=_floats(llm_shares, "--llm-shares"),
-                     max_new_tokens=max_new_tokens, batch=batch, probe_tokens=probe_tokens, accept_margin=accept_margin, max_draft=max_draft)
+                     max_new_tokens=max_new_tokens, batch=batch, probe_tokens=probe_tokens, accept_margin=accept_margin, max_draft=max_draft,
+                     runner=runner)
     cfg.validate()
     t = load_task(task, limit, calibration_size, data, prompt_field=prompt_field, answer_field=answer_field, grader=grader)
     if Path(out).exists() and not Path(out).is_dir():
         raise R2RouteError(f"--out {out} exists and is not a directory")
-    pcfg = pair_config(pair, slm, llm, device, dtype)
+    pcfg = models.config()
     wants_router = any(base(m) == "neural" for m in cfg.methods)
     rpath = default_router(pcfg, "neural", router) if wants_router else None
     bundle = load_router(rpath) if rpath and rpath.lower() != "none" else None

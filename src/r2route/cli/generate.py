@@ -8,56 +8,34 @@ from typing import Annotated
 
 import typer
 
-from .. import defaults
 from ..errors import R2RouteError
-from .options import (
-    DeviceOpt, DtypeOpt, LlmKeyOpt, LlmModelOpt, LlmOpt, LlmParamsOpt, LlmTokOpt, LlmUrlOpt, MaxNewOpt, PairOpt, RouterOpt, SeedOpt, VerifyOpt, MarginOpt, DraftOpt, ShareOpt, SlmOpt, StrategyOpt,
-    TempOpt, ThresholdOpt, TopPOpt, load_routed_pair, pair_config,
-)
+from .options import GenerationFlags, PairFlags, RoutingFlags, flag_groups, load_routed_pair
 
 LLM_STYLE = "bold magenta"
 
 
+@flag_groups
 def generate(
     prompt: Annotated[str, typer.Argument(help="The prompt (sent as a user turn when the tokenizer has a chat template).")],
-    pair: PairOpt = defaults.PAIR,
-    slm: SlmOpt = None,
-    llm: LlmOpt = None,
-    llm_url: LlmUrlOpt = None,
-    llm_model: LlmModelOpt = None,
-    llm_tokenizer: LlmTokOpt = None,
-    llm_api_key: LlmKeyOpt = None,
-    llm_params: LlmParamsOpt = 0.0,
-    router: RouterOpt = None,
-    strategy: StrategyOpt = None,
-    threshold: ThresholdOpt = None,
-    llm_share: ShareOpt = None,
-    max_new_tokens: MaxNewOpt = defaults.MAX_NEW_TOKENS,
-    temperature: TempOpt = defaults.TEMPERATURE,
-    top_p: TopPOpt = defaults.TOP_P,
-    seed: SeedOpt = defaults.SEED,
-    verify: VerifyOpt = defaults.VERIFY,
-    accept_margin: MarginOpt = defaults.ACCEPT_MARGIN,
-    max_draft: DraftOpt = defaults.MAX_DRAFT,
+    *,
+    models: PairFlags,
+    routing: RoutingFlags,
+    generation: GenerationFlags,
     stop: Annotated[list[str], typer.Option("--stop", help="Stop string (repeatable).")] = [],
     system: Annotated[str, typer.Option("--system", help="System message.")] = "",
     raw: Annotated[bool, typer.Option("--raw", help="Do not apply the chat template.")] = False,
-    device: DeviceOpt = "auto",
-    dtype: DtypeOpt = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of streaming text.")] = False,
     show_routing: Annotated[bool, typer.Option("--show-routing", help="Colour the tokens the LLM wrote.")] = False,
 ) -> None:
     """Generate a reply: the SLM writes, the routed tokens come from the LLM."""
-    from ..engine import Engine, GenerationConfig
+    from ..engine import Engine
 
     if not prompt.strip():
         raise R2RouteError("empty prompt")
-    gen = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed, verify=verify, accept_margin=accept_margin, max_draft=max_draft, stop=tuple(stop))
-    gen.validate()
-    cfg = pair_config(pair, slm, llm, device, dtype, llm_url, llm_model, llm_tokenizer, llm_api_key, llm_params)
-    mp, strat = load_routed_pair(cfg, strategy, router, threshold, llm_share)
+    gen = generation.config(stop)
+    mp, strat = load_routed_pair(models.config(), routing)
     ids = mp.encode(prompt, chat=not raw, system=system or None)
-    engine = Engine(mp, strat, max_batch=1)
+    engine = Engine(mp, strat, max_batch=1, runner=generation.runner)
 
     out: dict = {}
     if as_json:

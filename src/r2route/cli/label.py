@@ -11,21 +11,18 @@ import typer
 
 from .. import defaults
 from ..errors import R2RouteError
-from .options import DeviceOpt, DtypeOpt, LlmKeyOpt, LlmModelOpt, LlmOpt, LlmTokOpt, LlmUrlOpt, PairOpt, SlmOpt, build_pair, pair_config
+from .options import Only, PairFlags, build_pair, flag_groups
 
 
+@flag_groups
 def label(
+    *,
     data: Annotated[str, typer.Option("--data", help="JSONL file of queries, e.g. ../shared/data/gsm8k/train.jsonl.")],
     out: Annotated[str, typer.Option("--out", help="Run directory (created; a rerun resumes it).")],
     field: Annotated[str, typer.Option("--field", help="The JSON field that holds the query.")] = "question",
     limit: Annotated[Optional[int], typer.Option("--limit", help="Label the first N queries (a later run may raise it).")] = None,
-    pair: PairOpt = defaults.PAIR,
-    slm: SlmOpt = None,
-    llm: LlmOpt = None,
-    llm_url: LlmUrlOpt = None,
-    llm_model: LlmModelOpt = None,
-    llm_tokenizer: LlmTokOpt = None,
-    llm_api_key: LlmKeyOpt = None,
+    # labeling counts no activated parameters, so it takes no --llm-params
+    models: Annotated[PairFlags, Only("pair", "slm", "llm", "llm_url", "llm_model", "llm_tokenizer", "llm_api_key", "device", "dtype")],
     verifier: Annotated[Optional[str], typer.Option("--verifier", help=f"rule, llm (the pair's LLM), embedding, outcome (final answers of branches to the answer end), or a model spec for another verifier LLM (default: {defaults.LABEL_VERIFIER}; llm with --verifier-url).")] = None,
     verifier_url: Annotated[Optional[str], typer.Option("--verifier-url", help="An OpenAI-compatible server for the verifier LLM.")] = None,
     verifier_model: Annotated[Optional[str], typer.Option("--verifier-model", help="The model name on --verifier-url.")] = None,
@@ -41,8 +38,6 @@ def label(
     keep_truncated: Annotated[bool, typer.Option("--keep-truncated", help="Keep answers that hit the budget without EOS (random test models).")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the mismatch sample.")] = defaults.SEED,
     reuse_answers: Annotated[Optional[str], typer.Option("--reuse-answers", help="A label run of the same pair and answer settings whose LLM answers to copy instead of generating them again.")] = None,
-    device: DeviceOpt = "auto",
-    dtype: DtypeOpt = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
@@ -62,9 +57,9 @@ def label(
     read_queries(data, field, limit)  # bad data fails before any model loads
     if Path(out).exists() and not Path(out).is_dir():
         raise R2RouteError(f"--out {out} exists and is not a directory")
-    mp = build_pair(pair_config(pair, slm, llm, device, dtype, llm_url, llm_model, llm_tokenizer, llm_api_key))
+    mp = build_pair(models.config())
     writer = llm_writer(mp, slots)
-    ver = build_verifier(verifier, mp, writer, verifier_url, verifier_model, verifier_api_key, slots, device, dtype, verifier_prompt)
+    ver = build_verifier(verifier, mp, writer, verifier_url, verifier_model, verifier_api_key, slots, models.device, models.dtype, verifier_prompt)
     stats = run_labeling(mp, cfg, out, ver, writer=writer, progress=not quiet, reuse_answers=reuse_answers)
     if as_json:
         json.dump({k: v for k, v in stats.items() if k != "by_position"}, sys.stdout, indent=1)

@@ -1,13 +1,36 @@
-"""Options shared by the CLI verbs, and turning them into a pair, a router and a strategy."""
+"""Options shared by the CLI verbs, grouped, and turning them into a pair, a router and a strategy.
+
+A group of flags that several verbs take (which models, how tokens are routed, how tokens are
+generated) is declared once, as a frozen dataclass whose fields are typer options. A verb names
+the group as one parameter and is decorated with :func:`flag_groups`:
+
+    @flag_groups
+    def generate(prompt: ..., *, models: PairFlags, routing: RoutingFlags, generation: GenerationFlags, ...):
+
+typer then sees the group's fields as the verb's own options, and the verb receives one
+``PairFlags`` (etc.) instance. ``Annotated[PairFlags, Only("pair", "slm")]`` offers some of a group's
+flags; the others keep the group's defaults.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+import dataclasses
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from .. import defaults
 from ..errors import R2RouteError
+
+if TYPE_CHECKING:
+    from ..engine import GenerationConfig
+    from ..pair import ModelPair, PairConfig
+    from ..router.strategies import Strategy
 
 PairOpt = Annotated[str, typer.Option("--pair", help="Preset pair: tiny (random weights, for tests) or default.")]
 SlmOpt = Annotated[Optional[str], typer.Option("--slm", help="Small model: hub id, local directory or .gguf file.")]
@@ -30,19 +53,145 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for sampling and rand
 VerifyOpt = Annotated[str, typer.Option("--verify", help="none: R2R (the LLM checks the tokens the router flags); all: the LLM checks every SLM token since its last call (lossless at margin 0; with --strategy slm, speculative decoding).")]
 MarginOpt = Annotated[float, typer.Option("--accept-margin", help="With --verify all, greedy: an SLM token also stands where the LLM's log-probability of it is within this many nats of its top token's.")]
 DraftOpt = Annotated[int, typer.Option("--max-draft", help="With --verify all: the LLM checks at least every this many SLM tokens.")]
+RunnerOpt = Annotated[str, typer.Option("--runner", help="How each model runs: auto (llama.cpp for GGUF files on the CPU, the static-cache runner for supported transformers models on CUDA, else eager), eager (transformers with a growing cache), static (a preallocated KV cache and r2route's own decode step over the model's weights), llama.cpp.")]
 
 
-def pair_config(pair, slm, llm, device, dtype, llm_url=None, llm_model=None, llm_tokenizer=None, llm_api_key=None, llm_params=0.0):
-    """The CLI's model flags as a PairConfig (a remote LLM's size is given in billions)."""
-    from ..pair import PairConfig
-
-    if llm_params < 0:
-        raise R2RouteError(f"--llm-params must be ≥ 0, got {llm_params}")
-    return PairConfig(pair=pair, slm=slm, llm=llm, device=device, dtype=dtype, llm_url=llm_url, llm_model=llm_model,
-                      llm_tokenizer=llm_tokenizer, llm_api_key=llm_api_key, llm_params=int(llm_params * 1e9))
+# --- groups of flags -----------------------------------------------------------------------------
 
 
-def build_pair(cfg):
+class FlagGroup:
+    """Base of a group of flags: subclasses are frozen dataclasses whose fields are annotated with
+    typer options (``Annotated[type, typer.Option(...)]``) and default to the flag's default."""
+
+    @classmethod
+    def parameters(cls, names: Sequence[str] | None = None) -> list[inspect.Parameter]:
+        """The group's fields (those in ``names``, default all) as keyword parameters for typer."""
+        fields = dataclasses.fields(cls)
+        unknown = set(names or ()) - {f.name for f in fields}
+        if unknown:
+            raise TypeError(f"{cls.__name__} has no flags {sorted(unknown)}")
+        hints = typing.get_type_hints(cls, include_extras=True)
+        return [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hints[f.name])
+                for f in fields if names is None or f.name in names]
+
+
+class Only:
+    """``Annotated[SomeFlags, Only("a", "b")]``: a verb offers only these flags of the group; the
+    others keep the group's defaults."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = names
+
+
+def _group_of(annotation) -> tuple[type[FlagGroup] | None, tuple[str, ...] | None]:
+    """The flag group a parameter annotation names, and which of its flags (None: all)."""
+    names = None
+    if typing.get_origin(annotation) is Annotated:
+        annotation, *extras = typing.get_args(annotation)
+        names = next((e.names for e in extras if isinstance(e, Only)), None)
+    if isinstance(annotation, type) and issubclass(annotation, FlagGroup):
+        return annotation, names
+    return None, None
+
+
+def flag_groups(command: Callable) -> Callable:
+    """Expand a verb's flag-group parameters into their flags for typer, which builds the command
+    from ``inspect.signature``, and pack the flags it parses back into one group instance each."""
+    hints = typing.get_type_hints(command, include_extras=True)
+    params: list[inspect.Parameter] = []
+    groups: dict[str, tuple[type[FlagGroup], list[str]]] = {}
+    for p in inspect.signature(command).parameters.values():
+        group, names = _group_of(hints[p.name])
+        if group is None:
+            params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints[p.name]))
+        else:
+            flags = group.parameters(names)
+            groups[p.name] = (group, [f.name for f in flags])
+            params.extend(flags)
+    taken = [p.name for p in params] + list(groups)
+    clash = sorted({n for n in taken if taken.count(n) > 1})
+    if clash:
+        raise TypeError(f"{command.__name__}: parameters declared twice: {clash}")
+
+    @functools.wraps(command)
+    def run(**flags):
+        for name, (group, names) in groups.items():
+            flags[name] = group(**{n: flags.pop(n) for n in names})
+        return command(**flags)
+
+    run.__signature__ = inspect.Signature(params, return_annotation=inspect.Signature.empty)
+    # typer also reads typing.get_type_hints(run), which must name the flags, not the groups
+    run.__annotations__ = {p.name: p.annotation for p in params}
+    return run
+
+
+@dataclass(frozen=True)
+class PairFlags(FlagGroup):
+    """Which models run, and where: a preset pair, models that replace its SLM or LLM, a remote LLM."""
+
+    pair: PairOpt = defaults.PAIR
+    slm: SlmOpt = None
+    llm: LlmOpt = None
+    llm_url: LlmUrlOpt = None
+    llm_model: LlmModelOpt = None
+    llm_tokenizer: LlmTokOpt = None
+    llm_api_key: LlmKeyOpt = None
+    llm_params: LlmParamsOpt = 0.0
+    device: DeviceOpt = "auto"
+    dtype: DtypeOpt = "auto"
+
+    def config(self) -> PairConfig:
+        """The flags as a PairConfig (a remote LLM's size is given in billions)."""
+        from ..pair import PairConfig
+
+        if self.llm_params < 0:
+            raise R2RouteError(f"--llm-params must be ≥ 0, got {self.llm_params}")
+        return PairConfig(pair=self.pair, slm=self.slm, llm=self.llm, device=self.device, dtype=self.dtype, llm_url=self.llm_url,
+                          llm_model=self.llm_model, llm_tokenizer=self.llm_tokenizer, llm_api_key=self.llm_api_key,
+                          llm_params=int(self.llm_params * 1e9))
+
+
+# The pair flags of verbs that run local models only.
+LOCAL_MODELS = Only("pair", "slm", "llm", "device", "dtype")
+
+
+@dataclass(frozen=True)
+class RoutingFlags(FlagGroup):
+    """Which tokens go to the LLM: a strategy, a router, and the threshold or share it routes at."""
+
+    router: RouterOpt = None
+    strategy: StrategyOpt = None
+    threshold: ThresholdOpt = None
+    llm_share: ShareOpt = None
+
+
+@dataclass(frozen=True)
+class GenerationFlags(FlagGroup):
+    """How tokens are generated: length, sampling, verification by the LLM, and how each model runs."""
+
+    max_new_tokens: MaxNewOpt = defaults.MAX_NEW_TOKENS
+    temperature: TempOpt = defaults.TEMPERATURE
+    top_p: TopPOpt = defaults.TOP_P
+    seed: SeedOpt = defaults.SEED
+    verify: VerifyOpt = defaults.VERIFY
+    accept_margin: MarginOpt = defaults.ACCEPT_MARGIN
+    max_draft: DraftOpt = defaults.MAX_DRAFT
+    runner: RunnerOpt = defaults.RUNNER
+
+    def config(self, stop: Sequence[str] = ()) -> GenerationConfig:
+        """The decoding settings, validated, so that bad flags fail before any model loads."""
+        from ..engine import GenerationConfig
+
+        gen = GenerationConfig(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p, seed=self.seed,
+                               verify=self.verify, accept_margin=self.accept_margin, max_draft=self.max_draft, stop=tuple(stop))
+        gen.validate()
+        return gen
+
+
+# --- from flags to a pair and a strategy ---------------------------------------------------------
+
+
+def build_pair(cfg: PairConfig) -> ModelPair:
     """Load the pair, showing a spinner on stderr while weights load."""
     from rich.console import Console
 
@@ -52,7 +201,7 @@ def build_pair(cfg):
         return load_pair(cfg)
 
 
-def build_strategy(strategy: str | None, router: str | None, threshold: float | None, llm_share: float | None):
+def build_strategy(strategy: str | None, router: str | None, threshold: float | None, llm_share: float | None) -> Strategy:
     """Resolve --strategy/--router/--threshold/--llm-share into a Strategy.
 
     Runs before any model loads, so a bad flag or router file fails at once.
@@ -67,7 +216,7 @@ def build_strategy(strategy: str | None, router: str | None, threshold: float | 
     return make_strategy(name, threshold, llm_share, router=bundle)
 
 
-def attach_strategy(strategy, pair) -> None:
+def attach_strategy(strategy: Strategy, pair: ModelPair) -> None:
     """Check that a neural router was trained for this pair and move it to the pair's device."""
     bundle = getattr(strategy, "bundle", None)
     if bundle is not None:
@@ -75,7 +224,7 @@ def attach_strategy(strategy, pair) -> None:
         bundle.model.to(pair.device)
 
 
-def default_router(cfg, strategy: str | None, router: str | None) -> str | None:
+def default_router(cfg: PairConfig, strategy: str | None, router: str | None) -> str | None:
     """``--router`` as given, else the preset pair's shipped router when the pair is used as is
     and no other strategy is asked for (``--router none`` turns it off)."""
     from ..router.shipped import shipped_router
@@ -86,9 +235,15 @@ def default_router(cfg, strategy: str | None, router: str | None) -> str | None:
     return str(path) if path else None
 
 
-def load_routed_pair(cfg, strategy, router, threshold, llm_share):
+def routing_strategy(cfg: PairConfig, routing: RoutingFlags) -> Strategy:
+    """The routing flags as a Strategy for the pair ``cfg`` names (its shipped router by default)."""
+    router = default_router(cfg, routing.strategy, routing.router)
+    return build_strategy(routing.strategy, router, routing.threshold, routing.llm_share)
+
+
+def load_routed_pair(cfg: PairConfig, routing: RoutingFlags) -> tuple[ModelPair, Strategy]:
     """Validate the routing flags, then load the pair and attach the router: what every verb starts with."""
-    strat = build_strategy(strategy, default_router(cfg, strategy, router), threshold, llm_share)
+    strat = routing_strategy(cfg, routing)
     mp = build_pair(cfg)
     attach_strategy(strat, mp)
     return mp, strat

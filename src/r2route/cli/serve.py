@@ -10,25 +10,14 @@ import typer
 
 from .. import defaults
 from ..errors import R2RouteError
-from .options import (
-    DeviceOpt, DraftOpt, DtypeOpt, MarginOpt, VerifyOpt, LlmKeyOpt, LlmModelOpt, LlmOpt, LlmParamsOpt, LlmTokOpt, LlmUrlOpt, PairOpt, RouterOpt, ShareOpt, SlmOpt, StrategyOpt, ThresholdOpt,
-    load_routed_pair, pair_config,
-)
+from .options import GenerationFlags, Only, PairFlags, RoutingFlags, flag_groups, load_routed_pair
 
 
+@flag_groups
 def serve(
-    pair: PairOpt = defaults.PAIR,
-    slm: SlmOpt = None,
-    llm: LlmOpt = None,
-    llm_url: LlmUrlOpt = None,
-    llm_model: LlmModelOpt = None,
-    llm_tokenizer: LlmTokOpt = None,
-    llm_api_key: LlmKeyOpt = None,
-    llm_params: LlmParamsOpt = 0.0,
-    router: RouterOpt = None,
-    strategy: StrategyOpt = None,
-    threshold: ThresholdOpt = None,
-    llm_share: ShareOpt = None,
+    *,
+    models: PairFlags,
+    routing: RoutingFlags,
     host: Annotated[str, typer.Option("--host", help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
     api_key: Annotated[Optional[str], typer.Option("--api-key", help="Require Authorization: Bearer KEY.", envvar="R2ROUTE_API_KEY")] = None,
@@ -36,12 +25,9 @@ def serve(
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="max_tokens when a request gives none.")] = defaults.MAX_NEW_TOKENS,
     max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", help="Largest request body accepted.")] = 1 << 20,
     model_name: Annotated[str, typer.Option("--model-name", help="The model id clients send.")] = "r2route",
-    verify: VerifyOpt = defaults.VERIFY,
-    accept_margin: MarginOpt = defaults.ACCEPT_MARGIN,
-    max_draft: DraftOpt = defaults.MAX_DRAFT,
+    # requests bring their own length and sampling; these are their verification defaults and how the models run
+    generation: Annotated[GenerationFlags, Only("verify", "accept_margin", "max_draft", "runner")],
     drain_seconds: Annotated[float, typer.Option("--drain-seconds", help="On SIGTERM/SIGINT: refuse new connections and let answers in flight finish for at most this long.")] = defaults.SERVER_DRAIN_SECONDS,
-    device: DeviceOpt = "auto",
-    dtype: DtypeOpt = "auto",
 ) -> None:
     """Serve the pair behind an OpenAI-compatible API (chat, completions, streaming, /metrics)."""
     import uvicorn
@@ -55,16 +41,13 @@ def serve(
     for name, value in (("--max-batch", max_batch), ("--max-tokens", max_tokens), ("--max-body-bytes", max_body_bytes)):
         if value < 1:
             raise R2RouteError(f"{name} must be ≥ 1, got {value}")
-    from ..engine import GenerationConfig
-
-    verify_cfg = {"verify": verify, "accept_margin": accept_margin, "max_draft": max_draft}
-    GenerationConfig(**verify_cfg).validate()  # bad flags fail before any model loads
-    cfg = pair_config(pair, slm, llm, device, dtype, llm_url, llm_model, llm_tokenizer, llm_api_key, llm_params)
-    mp, strat = load_routed_pair(cfg, strategy, router, threshold, llm_share)
-    if verify != "none" and mp.handoff != "token":
+    generation.config()  # bad flags fail before any model loads
+    mp, strat = load_routed_pair(models.config(), routing)
+    if generation.verify != "none" and mp.handoff != "token":
         raise R2RouteError("--verify all needs a pair that shares one tokenizer")
+    verify_cfg = {"verify": generation.verify, "accept_margin": generation.accept_margin, "max_draft": generation.max_draft}
     cfg = ServerConfig(model_name=model_name, api_key=api_key, max_body_bytes=max_body_bytes, default_max_tokens=max_tokens, max_batch=max_batch,
-                       verify=verify_cfg)
+                       verify=verify_cfg, runner=generation.runner)
     app = create_app(mp, strat, cfg, router=getattr(strat, "bundle", None))
     print(f"r2route: serving {model_name} ({mp.slm.name} → {mp.llm.name}, {strat.describe()}) on http://{host}:{port}/v1", file=sys.stderr, flush=True)
     # uvicorn drains on SIGTERM, then re-raises it to the handler it found: with this one a server

@@ -10,10 +10,12 @@ import typer
 
 from .. import defaults
 from ..errors import R2RouteError
-from .options import PairOpt, SlmOpt
+from .options import Only, PairFlags, flag_groups
 
 
+@flag_groups
 def train_router(
+    *,
     labels: Annotated[str, typer.Option("--labels", help="A label run directory (`r2route label --out`).")],
     out: Annotated[str, typer.Option("--out", help="Where to write router.safetensors, router.json, metrics.json and plots.")],
     target_recall: Annotated[Optional[float], typer.Option("--target-recall", help=f"Calibrate the threshold for this recall of divergent validation tokens (default {defaults.ROUTER_TARGET_RECALL}).")] = None,
@@ -31,8 +33,7 @@ def train_router(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Tokens per step.")] = defaults.ROUTER_BATCH,
     val_percent: Annotated[Optional[int], typer.Option("--val-percent", help="Re-split the labels by query with this share in validation (default: the labels' own split).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of initialisation and shuffling.")] = defaults.SEED,
-    pair: PairOpt = defaults.PAIR,
-    slm: SlmOpt = None,
+    models: Annotated[PairFlags, Only("pair", "slm")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train a router on labels, calibrate its threshold on validation queries, and save it."""
@@ -55,7 +56,7 @@ def train_router(
     embed, embed_size = None, 0
     if "token" in feats or ablation:
         # the router is small: it trains on the CPU, where the labels are
-        model = load_slm(PairConfig(pair=pair, slm=slm, device="cpu", dtype="float32"))
+        model = load_slm(PairConfig(pair=models.pair, slm=models.slm, device="cpu", dtype="float32"))
         mine = {"slm": model.name, "tokenizer": tokenizer_fingerprint(model.tokenizer)}
         theirs = {k: ls.pair.get(k) for k in mine}
         if mine != theirs:

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .. import defaults
 from ..engine import Engine, GenerationConfig
+from ..engine.runners import check_runner_name
 from ..errors import R2RouteError
 from ..fileio import atomic_write_bytes, atomic_write_json, claim_run_dir
 from ..pair.pair import ModelPair
@@ -56,6 +57,7 @@ class EvalConfig:
     seed: int = defaults.SEED
     accept_margin: float = defaults.ACCEPT_MARGIN  # the verified methods' acceptance margin
     max_draft: int = defaults.MAX_DRAFT  # spec's draft length; the verified methods' longest draft
+    runner: str = defaults.RUNNER  # how each model runs: auto, eager, static or llama.cpp
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -69,15 +71,17 @@ class EvalConfig:
             raise R2RouteError("routed methods need --llm-shares")
         if self.accept_margin < 0:
             raise R2RouteError(f"--accept-margin must be ≥ 0, got {self.accept_margin}")
+        check_runner_name(self.runner)  # before the run directory is claimed
         for name in ("max_new_tokens", "batch", "probe_tokens", "max_draft"):
             if getattr(self, name) < 1:
                 raise R2RouteError(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(self, name)}")
 
     def fixed(self) -> dict:
         d = asdict(self)
-        for k in ("methods", "shares", "batch"):
+        # the runner, like --device, says how the models run, not what a run measures: a resumed run may change it
+        for k in ("methods", "shares", "batch", "runner"):
             d.pop(k)
-        for k in ("accept_margin", "max_draft"):  # added later: runs made before them resume while they keep their defaults
+        for k in ("accept_margin", "max_draft"):  # run directories that record neither resume while they keep their defaults
             if d[k] == getattr(defaults, k.upper()):
                 d.pop(k)
         return d
@@ -124,7 +128,8 @@ class Evaluation:
         self.progress = progress
         # No cross-request prefix reuse and batch-invariant sums: a row's tokens depend only on its
         # prompt and settings, never on its batch-mates or the methods run before it.
-        self.engine = Engine(pair, SLMOnly(), max_batch=cfg.batch, prefix_cache=False, invariant=defaults.EVAL_BATCH_INVARIANT)
+        self.engine = Engine(pair, SLMOnly(), max_batch=cfg.batch, prefix_cache=False, invariant=defaults.EVAL_BATCH_INVARIANT,
+                             runner=cfg.runner)
         self.grader = make_grader(task.grader)
         self.gen = GenerationConfig(max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
         settings = {

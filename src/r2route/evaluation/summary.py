@@ -55,7 +55,7 @@ def point(rows: list[dict], slm_params: int, llm_params: int) -> dict:
     llm = sum(r["llm_tokens"] for r in rows)
     lo, hi = bootstrap_ci(c)
     costs = {}
-    if all("llm_calls" in r for r in rows) and tokens:  # rows since provisional routing (older rows lack them)
+    if all("llm_calls" in r for r in rows) and tokens:  # result files may hold rows written without these counts
         costs = {"llm_calls_per_token": sum(r["llm_calls"] for r in rows) / tokens,
                  "wasted_per_token": sum(r["wasted_slm_tokens"] for r in rows) / tokens}
     return {

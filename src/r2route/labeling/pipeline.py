@@ -111,8 +111,8 @@ def run_labeling(pair: ModelPair, cfg: LabelConfig, out: str | Path, verifier: V
     run.claim(config)
     ctx = Contexts(pair, cfg.system)
     writer = writer or llm_writer(pair, cfg.slots)
-    # the prefill wants logits at every answer position: llama.cpp calls of 64 outputs, as the labels
-    # so far were made (a call's size changes llama.cpp's sums, so the labels with it)
+    # the prefill wants logits at every answer position: llama.cpp calls of a fixed 64 outputs, the
+    # size the stored label runs used (a call's size changes llama.cpp's sums, and with them the labels)
     slm_runner = make_runner(pair.slm, 1, defaults.CALL_COST_TOKENS_CPU,
                              call_shape=CallShape(defaults.LLAMACPP_BATCH, defaults.LLAMACPP_BATCH))
     chunks = [queries[i : i + cfg.chunk] for i in range(0, len(queries), cfg.chunk)]

@@ -1,7 +1,8 @@
 """Pairs of causal LMs: loading, presets, tokenizer identity."""
 
-from .loading import LoadedModel, ParamCount, count_params, load_model, load_tokenizer
+from .loading import LoadedModel, load_model, load_tokenizer
 from .pair import ModelPair, PairConfig, load_pair, load_slm
+from .params import ParamCount, count_params
 from .specs import ModelSpec, parse_spec
 from .tokenizers import first_difference, tokenizer_fingerprint
 

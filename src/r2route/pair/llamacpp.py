@@ -17,7 +17,7 @@ import torch
 from .. import defaults
 from ..errors import R2RouteError
 from ..optional import require
-from .loading import ParamCount
+from .params import ParamCount
 from .tokenizers import from_pretrained
 
 

@@ -1,4 +1,4 @@
-"""Load one causal LM and its tokenizer, and count its parameters."""
+"""Load one causal LM and its tokenizer."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 
 from ..errors import R2RouteError
 from ..optional import require
+from .params import ParamCount, count_params
 from .specs import ModelSpec
 from .tokenizers import from_pretrained
 
@@ -40,23 +41,6 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     if dtype not in _DTYPES:
         raise R2RouteError(f"unknown dtype: {dtype} (use auto, float32, bfloat16, float16 or float64)")
     return _DTYPES[dtype]
-
-
-@dataclass
-class ParamCount:
-    total: int
-    non_embedding: int
-
-
-def count_params(model: torch.nn.Module) -> ParamCount:
-    """Total parameters (tied weights once) and the same without input embeddings and an untied LM head."""
-    total = sum(p.numel() for p in model.parameters())
-    emb = model.get_input_embeddings().weight
-    head = model.get_output_embeddings()
-    embed = emb.numel()
-    if head is not None and head.weight.data_ptr() != emb.data_ptr():
-        embed += head.weight.numel()
-    return ParamCount(total=total, non_embedding=total - embed)
 
 
 @dataclass

@@ -17,7 +17,8 @@ from importlib import resources
 import torch
 
 from .. import defaults
-from .loading import LoadedModel, count_params
+from .loading import LoadedModel
+from .params import count_params
 
 TINY_TOKENIZERS = ("tiny_tokenizer", "tiny_tokenizer_sp")  # byte-level BPE; SentencePiece-style BPE
 

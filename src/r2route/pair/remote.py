@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from ..errors import R2RouteError
-from .loading import ParamCount
+from .params import ParamCount
 
 
 @dataclass

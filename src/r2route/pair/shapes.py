@@ -14,7 +14,8 @@ from __future__ import annotations
 import torch
 
 from ..errors import R2RouteError
-from .loading import LoadedModel, count_params
+from .loading import LoadedModel
+from .params import count_params
 from .pair import ModelPair
 from .presets import tiny_tokenizer
 

@@ -42,6 +42,7 @@ class ServerConfig:
     default_max_tokens: int = defaults.MAX_NEW_TOKENS
     max_batch: int = defaults.MAX_BATCH
     verify: dict = field(default_factory=dict)  # default verify / accept_margin / max_draft of every request
+    runner: str = defaults.RUNNER  # how each model runs: auto, eager, static or llama.cpp
 
 
 class ApiError(Exception):
@@ -56,7 +57,7 @@ def error_response(status: int, message: str, type_: str = "invalid_request_erro
 
 def create_app(pair: ModelPair, strategy: Strategy, cfg: ServerConfig, router: RouterBundle | None = None) -> FastAPI:
     """Build the app; the decoding thread starts and stops with it."""
-    worker = EngineWorker(open_session(pair, strategy, cfg.max_batch))
+    worker = EngineWorker(open_session(pair, strategy, cfg.max_batch, runner=cfg.runner))
     metrics = ServerMetrics()
     created = int(time.time())
 
@@ -120,7 +121,7 @@ def create_app(pair: ModelPair, strategy: Strategy, cfg: ServerConfig, router: R
         return req
 
     def settings(req: _Common, prompt_len: int) -> tuple[GenerationConfig, Strategy | None]:
-        window = pair.context_window
+        window = worker.session.window  # the models' window, or less where the runners allocate their caches
         if prompt_len >= window:
             raise ApiError(400, f"prompt is {prompt_len} tokens; the context window is {window}", param="messages")
         if (req.limit() or 0) >= window:

@@ -1,6 +1,6 @@
 """Does a row's SLM-only decoding depend on anything but its prompt? On the default pair (llama.cpp).
 
-    python benchmarks/engine_determinism.py [--records 16] [--tokens 128] [--batch 4] [--prefix-cache] [--fast]
+    python benchmarks/engine_determinism.py [--records 16] [--tokens 128] [--batch 4] [--prefix-cache] [--fast] [--json PATH]
 
 Decodes the first --records GSM8K test prompts in batches of --batch (greedy, SLM only, as `eval`
 runs them: prefix cache off unless --prefix-cache, batch-invariant llama.cpp sums unless --fast,
@@ -10,30 +10,28 @@ engine, one prompt at a time, and in batches where half the rows are LLM-only (t
 router's waves: the SLM then runs on fewer rows), and all prompts in one call as `eval` runs them (a
 finished row's slot takes the next prompt). With --spec, also speculative decoding (verify all,
 drafts of 4, margin 0) against the LLM alone, by batches and, with random routing deciding when to
-check, through the slots: lossless means the same text. With --json, one line per comparison.
+check, through the slots: lossless means the same text. With --json, one line per comparison, added
+to the file as soon as it is measured.
 """
 
-import argparse
 import dataclasses
-import json
 
+from common import append_jsonl, load, parser
 from r2route.engine import Engine, GenerationConfig
 from r2route.evaluation.tasks import load_task
-from r2route.pair import PairConfig, load_pair
 from r2route.router.strategies import LLMOnly, RandomStrategy, SLMOnly
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__, pair="default")
     ap.add_argument("--records", type=int, default=16)
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--prefix-cache", action="store_true")
     ap.add_argument("--fast", action="store_true", help="llama.cpp without batch-invariant sums (generate/serve's setting)")
     ap.add_argument("--spec", action="store_true", help="also: speculative decoding against the LLM alone")
-    ap.add_argument("--json", dest="json_out")
     args = ap.parse_args()
-    pair = load_pair(PairConfig(pair="default"))
+    pair = load(args)
     task = load_task("gsm8k", limit=args.records)
     prompts = [pair.encode(r.prompt, system=task.system) for r in task.records]
     gen = GenerationConfig(max_new_tokens=args.tokens)
@@ -56,10 +54,8 @@ def main() -> None:
         same = sum(a == b for a, b in pairs)
         print(f"{name:>36}: same text {same}/{len(pairs)}", flush=True)
         if args.json_out:
-            line = {"comparison": name, "same": same, "of": len(pairs), "prefix_cache": args.prefix_cache,
-                    "invariant": not args.fast, "batch": B, "tokens": args.tokens}
-            with open(args.json_out, "a") as f:
-                f.write(json.dumps(line) + "\n")
+            append_jsonl(args.json_out, [{"comparison": name, "same": same, "of": len(pairs), "prefix_cache": args.prefix_cache,
+                                          "invariant": not args.fast, "batch": B, "tokens": args.tokens}])
 
     eng = engine()
     first = batched(eng)
@@ -86,6 +82,7 @@ def main() -> None:
         res, _ = mixed_eng.generate(part, gen, strats)
         mixed += [r.text if j % 2 == 0 else None for j, r in enumerate(res)]
     report("beside LLM-only rows (query waves)", mixed, first)
+
 
 if __name__ == "__main__":
     main()

@@ -11,20 +11,15 @@ run and their mean is used, so drift on a shared machine hits both sides.
 
 from __future__ import annotations
 
-import argparse
-import json
 import tempfile
 import time
-from pathlib import Path
 
+from common import GSM8K_TRAIN, load, parser, write_json
 from r2route import defaults
 from r2route.engine import Engine, GenerationConfig
 from r2route.labeling import LabelConfig, build_verifier, llm_writer, run_labeling
 from r2route.labeling.data import read_queries
-from r2route.pair import PairConfig, load_pair
 from r2route.router import make_strategy
-
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "gsm8k" / "train.jsonl"
 
 
 def plain(pair, queries, max_tokens, slots, system) -> tuple[int, float]:
@@ -36,18 +31,16 @@ def plain(pair, queries, max_tokens, slots, system) -> tuple[int, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pair", default="tiny")
-    ap.add_argument("--data", default=str(DATA))
+    ap = parser(__doc__)
+    ap.add_argument("--data", default=str(GSM8K_TRAIN))
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--verifier", default="rule")
     ap.add_argument("--max-answer-tokens", type=int, default=defaults.LABEL_MAX_ANSWER_TOKENS)
     ap.add_argument("--max-mismatches", type=int, default=None)
     ap.add_argument("--slots", type=int, default=defaults.LABEL_SLOTS)
     ap.add_argument("--system", default=None)
-    ap.add_argument("--json", dest="json_out")
     args = ap.parse_args()
-    pair = load_pair(PairConfig(pair=args.pair))
+    pair = load(args)
     queries = read_queries(args.data, "question", args.n)
     tiny = args.pair.startswith("tiny")
     n1, s1 = plain(pair, queries, args.max_answer_tokens, args.slots, args.system)
@@ -68,7 +61,7 @@ def main() -> None:
           f"{stats['mismatch_pct']:.1f}% mismatch, {stats['judged']} judged, {stats['answers_dropped']} answers dropped)")
     print(f"  ratio              {label_tps / plain_tps:8.3f}  (goal ≥ 0.5)")
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps({"plain_tps": plain_tps, "label_tps": label_tps, "ratio": label_tps / plain_tps, "stats": stats}, indent=1, default=float))
+        write_json(args.json_out, {"plain_tps": plain_tps, "label_tps": label_tps, "ratio": label_tps / plain_tps, "stats": stats})
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
     python benchmarks/outcome_power.py results/eval-gsm8k-outcome --router results/router-outcome --records 300
 
-Issue 18's goal is a paired accuracy gain of the neural router over SLM entropy whose 95% interval
-lies above zero. Two measured quantities say how large a gain that takes, and how large a gain the
+The router's goal end to end is a paired accuracy gain over SLM entropy whose 95% interval lies
+above zero. Two measured quantities say how large a gain that takes, and how large a gain the
 router's validation lead can buy:
 
 1. **Smallest gain the run can show.** A paired difference per record is −1, 0 or +1; with a share
@@ -23,12 +23,13 @@ Prints one table per share; ``--json`` writes the same figures as JSON lines.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
 
 import numpy as np
+
+from common import parser, read_rows, write_jsonl
 
 SHARES = (0.1, 0.2)
 Z95, Z80 = 1.96, 1.96 + 0.84  # two-sided 95% interval; plus one-sided 80% power
@@ -37,10 +38,8 @@ Z95, Z80 = 1.96, 1.96 + 0.84  # two-sided 95% interval; plus one-sided 80% power
 def by_record(rows_path: Path) -> dict[tuple[str, float | None], dict[int, bool]]:
     """(method, target share) → record id → correct, the last row of each kept (reruns append)."""
     out: dict = {}
-    with open(rows_path) as f:
-        for line in f:
-            r = json.loads(line)
-            out.setdefault((r["method"], r["share"]), {})[r["id"]] = bool(r["correct"])
+    for r in read_rows(rows_path):
+        out.setdefault((r["method"], r["share"]), {})[r["id"]] = bool(r["correct"])
     return out
 
 
@@ -50,11 +49,10 @@ def smallest_gain(d: float, n: int, z: float) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(__doc__, pair=None, device=None)
     ap.add_argument("run", type=Path, help="an `r2route eval` directory with slm, entropy and neural rows")
     ap.add_argument("--router", type=Path, required=True, help="the neural router's directory (metrics.json)")
     ap.add_argument("--records", type=int, default=300, help="the run's planned size, beside its current one")
-    ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
     rows = by_record(args.run / "results.jsonl")
@@ -62,7 +60,7 @@ def main() -> None:
     neural_recall = metrics["router"]["recall_at_share"]
     entropy_recall = metrics["baselines"]["entropy"]["recall_at_share"]
     curve = args.router / "learning_curve.jsonl"
-    curve_rows = [json.loads(line) for line in curve.read_text().splitlines()] if curve.exists() else []
+    curve_rows = read_rows(curve) if curve.exists() else []
 
     ids = set(rows[("slm", None)])
     for share in SHARES:
@@ -101,9 +99,8 @@ def main() -> None:
             print(f"  recall lead {lead:+.3f} ({k}) → expected gain {lo:+.3f} to {hi:+.3f}")
         lo, hi = sorted(rec["recall_lead_needed_planned"])
         print(f"  recall lead needed for an even chance at {args.records} records: {lo:.3f} to {hi:.3f}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text("".join(json.dumps(r) + "\n" for r in out))
+    if args.json_out:
+        write_jsonl(args.json_out, out)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,12 @@ Writes learning_curve.png beside --json (or into the working directory).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 
+from common import parser, write_jsonl
 from r2route.pair import PairConfig, load_slm
 from r2route.training import TrainConfig, read_labels
 from r2route.training.curves import pr_auc, threshold_for_share
@@ -49,7 +48,7 @@ def lead_ci(a: tuple, b: tuple, n: int = 2000, seed: int = 0) -> tuple[float, fl
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(__doc__, pair="default", device=None)
     ap.add_argument("labels")
     ap.add_argument("--fractions", default="0.25,0.5,1")
     ap.add_argument("--seeds", default="0,1,2")
@@ -59,13 +58,11 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--depth", type=int, default=1)
     ap.add_argument("--top-k", type=int, default=20)
-    ap.add_argument("--pair", default="default")
-    ap.add_argument("--json", dest="json_out")
     args = ap.parse_args()
     labels = read_labels(args.labels, args.val_percent)
     feats = tuple(args.features.split(","))
     embed, embed_size = None, 0
-    if "token" in feats:
+    if "token" in feats:  # on the CPU in float32, as train-router embeds tokens
         slm = load_slm(PairConfig(pair=args.pair, device="cpu", dtype="float32"))
         embed = slm.embed
         embed_size = int(embed(labels.slm_token[:1]).shape[-1])
@@ -74,7 +71,7 @@ def main() -> None:
     ent = labels.entropy[rows]
     ent_by = {s: recall_by_query(ent, y, qid, s) for s in SHARES}
     train_q = np.unique(labels.query_id[~labels.is_val])
-    out, lines = [], []
+    out = []
     print(f"validation: {int(rows.sum()):,} tokens, {int(y.sum())} divergent, {len(np.unique(qid))} queries; "
           f"entropy recall@0.1 {ent_by[0.1][0].sum() / y.sum():.3f}, @0.2 {ent_by[0.2][0].sum() / y.sum():.3f}, PR-AUC {pr_auc(ent, y):.3f}")
     for frac in (float(f) for f in args.fractions.split(",")):
@@ -98,9 +95,8 @@ def main() -> None:
                         f"recall@{s} {rec[f'recall@{s}']:.3f}, lead {rec[f'lead@{s}']:+.3f} [{rec[f'lead@{s}_ci95'][0]:+.3f}, {rec[f'lead@{s}_ci95'][1]:+.3f}]"
                         for s in SHARES))
             print(line, flush=True)
-            lines.append(json.dumps(rec))
     if args.json_out:
-        Path(args.json_out).write_text("\n".join(lines) + "\n")
+        write_jsonl(args.json_out, out)
     plot(out, Path(args.json_out).with_suffix(".png") if args.json_out else Path("learning_curve.png"))
 
 

@@ -14,16 +14,11 @@ default shape (its cost depends on the shape, not the weights).
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 
-import torch
-
+from common import load, parser, router_for, write_json
 from r2route.engine import Engine, GenerationConfig
-from r2route.pair import PairConfig, load_pair
-from r2route.router import RouterBundle, RouterConfig, RouterModel, load_router, make_strategy
-from r2route.router.shipped import shipped_router
+from r2route.router import make_strategy
 from r2route.router.strategies import NeuralStrategy
 
 PROMPTS = [
@@ -41,21 +36,12 @@ def run(engine: Engine, prompts, tokens: int):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pair", default="tiny")
-    ap.add_argument("--router", default=None)
+    ap = parser(__doc__, router=True)
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--json", dest="json_out")
     args = ap.parse_args()
-    pair = load_pair(PairConfig(pair=args.pair, device=args.device))
-    path = args.router or shipped_router(args.pair)
-    if path:
-        bundle = load_router(path, pair.device)
-    else:
-        cfg = RouterConfig(hidden_size=pair.slm.hidden_size, embed_size=int(pair.slm.embed(torch.tensor([0])).shape[-1]))
-        bundle = RouterBundle(model=RouterModel(cfg).to(pair.device).eval())
+    pair = load(args)
+    bundle, router = router_for(args, pair)
     prompts = [pair.encode(p) for p in (PROMPTS * args.batch)[: args.batch]]
     slm_only = Engine(pair, make_strategy("slm"), max_batch=args.batch)
     routed = Engine(pair, NeuralStrategy(bundle, threshold=2.0), max_batch=args.batch)  # scores are ≤ 1: never routes
@@ -76,7 +62,7 @@ def main() -> None:
     t_base = (t_base1 + t_base2) / 2
     out = {
         "pair": args.pair, "device": str(pair.device), "batch": args.batch, "steps": st.steps,
-        "router": str(path) if path else f"fresh, default shape ({bundle.model.num_params():,} parameters)",
+        "router": router,
         "router_params": bundle.model.num_params(),
         "router_ms_per_step": per_step_router * 1e3,
         "slm_ms_per_step": per_step_slm * 1e3,
@@ -92,8 +78,7 @@ def main() -> None:
     print(f"  again, every token met before: router {out['warm_router_ms_per_step']:.3f} ms per step, "
           f"÷ SLM step {out['warm_router_over_slm_step']:.4f}")
     if args.json_out:
-        with open(args.json_out, "w") as f:
-            json.dump(out, f, indent=1)
+        write_json(args.json_out, out)
 
 
 if __name__ == "__main__":

@@ -14,26 +14,22 @@ and the server's RSS against before. Bounded in count and time (--deadline), loo
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 
-from r2route.server.launch import start_server, stop_server
+from common import append_jsonl, parser, proc_status
+from serving import concurrently, serve_args, served, solo_reference
 
 QUESTIONS = [f"Question {i}: a farmer has {3 * i + 4} cows and buys {i + 2} more. How many cows?" for i in range(8)]
 
 
 def rss_mib(pid: int) -> float:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    return proc_status("VmRSS", pid=pid)["VmRSS"] / 1024
 
 
 def metrics(base: str) -> dict[str, float]:
@@ -75,12 +71,21 @@ def answer(http: httpx.Client, q: str, max_tokens: int, stream: bool, leave_afte
     return text, 0
 
 
+def settle(base: str, timeout: float = 60.0) -> dict[str, float]:
+    """/metrics once nothing is left in the batch or in flight (or after ``timeout`` seconds)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        m = metrics(base)
+        if m.get("r2route_batch_rows", 1) == 0 and m.get("r2route_requests_in_flight", 1) == 0:
+            break
+        time.sleep(0.1)
+    return metrics(base)
+
+
 def run(args) -> dict:
-    proc, base = start_server(["--pair", args.pair, "--device", "cpu", "--strategy", "random", "--llm-share", "0.3",
-                               "--max-batch", str(args.max_batch), "--max-tokens", str(args.max_tokens)])
-    try:
+    with served(serve_args(args.pair, args.max_batch, "random", 0.3, ["--max-tokens", str(args.max_tokens)])) as (proc, base):
         http = httpx.Client(base_url=base, timeout=args.deadline)
-        solo = {q: answer(http, q, args.max_tokens, False) for q in QUESTIONS}
+        solo = solo_reference(QUESTIONS, lambda q: answer(http, q, args.max_tokens, False))
         for q in QUESTIONS:  # the streamed solo answer is the same text
             assert answer(http, q, args.max_tokens, True)[0] == solo[q][0], "streamed and whole answers differ"
         rss_before = rss_mib(proc.pid)
@@ -115,20 +120,8 @@ def run(args) -> dict:
                         with lock:
                             tally["errors"].append(f"{type(e).__name__}: {e}")
 
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=client, args=(c,)) for c in range(args.clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        seconds = time.perf_counter() - t0
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            m = metrics(base)
-            if m.get("r2route_batch_rows", 1) == 0 and m.get("r2route_requests_in_flight", 1) == 0:
-                break
-            time.sleep(0.1)
-        settled = metrics(base)
+        seconds = concurrently(args.clients, client)
+        settled = settle(base)
         time.sleep(1.0)
         later = metrics(base)
         rss_after = rss_mib(proc.pid)
@@ -144,19 +137,15 @@ def run(args) -> dict:
             "decoded_after_idle": later["r2route_decoded_tokens"] - settled["r2route_decoded_tokens"],
             "rss_before_mib": rss_before, "rss_after_mib": rss_after, "rss_ratio": rss_after / rss_before,
         }
-    finally:
-        stop_server(proc)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pair", default="tiny")
+    ap = parser(__doc__, device=None)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--requests", type=int, default=200, help="requests per client")
     ap.add_argument("--max-tokens", type=int, default=48)
     ap.add_argument("--max-batch", type=int, default=8)
     ap.add_argument("--deadline", type=float, default=1800.0, help="seconds; clients stop starting requests after it")
-    ap.add_argument("--json", dest="json_out", help="also write the result as one JSON line to this file")
     args = ap.parse_args()
     r = run(args)
     print(f"{r['clients']} clients x {r['requests_per_client']} requests in {r['seconds']:.1f} s: {r['answered']} answered, "
@@ -165,9 +154,8 @@ def main() -> None:
           f"{r['tokens_per_leaver']:.1f} tokens per leaver on average (max_tokens {r['max_tokens']})")
     print(f"after: {r['rows_left']:.0f} rows in the batch, {r['in_flight_left']:.0f} in flight, {r['decoded_after_idle']:.0f} tokens decoded "
           f"in the idle second; RSS {r['rss_before_mib']:.0f} -> {r['rss_after_mib']:.0f} MiB (x{r['rss_ratio']:.3f})")
-    if args.json_out:
-        with open(args.json_out, "a") as f:
-            f.write(json.dumps(r) + "\n")
+    if args.json_out:  # one line per run, added to what earlier runs wrote
+        append_jsonl(args.json_out, [r])
     ok = (r["errors"] == 0 and r["identical_to_solo"] == r["answered"] and r["rows_left"] == 0 and r["decoded_after_idle"] == 0
           and r["rss_ratio"] <= 1.10)
     sys.exit(0 if ok else 1)

@@ -1,6 +1,6 @@
 """Load on `r2route serve` over loopback: throughput, latency, errors, and batch invariance.
 
-    python benchmarks/serve_load.py --pair tiny --clients 16 --requests 4
+    python benchmarks/serve_load.py --pair tiny --clients 16 --requests 4 [--json PATH]
 
 Starts a server on a free loopback port (or uses --url), answers every prompt once alone (the solo
 greedy reference), then sends the same prompts from --clients concurrent clients, each
@@ -10,26 +10,14 @@ responses identical to their solo run (goal 100%). Bounded in count and in time 
 
 from __future__ import annotations
 
-import argparse
-import json
-import statistics
 import sys
 import threading
 import time
-from pathlib import Path
 
 import openai
 
-from r2route.server.launch import running_server
-
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "gsm8k" / "train.jsonl"
-
-
-def prompts(n: int) -> list[str]:
-    if DATA.is_file():
-        with open(DATA) as f:
-            return [json.loads(next(f))["question"] for _ in range(n)]
-    return [f"What is {i} plus {i * 3}?" for i in range(n)]
+from common import gsm8k_train, median, parser, percentile, write_json
+from serving import concurrently, serve_args, served, solo_reference
 
 
 def ask(client, model, text, max_tokens):
@@ -40,8 +28,8 @@ def ask(client, model, text, max_tokens):
 def run(base: str, args) -> dict:
     client = openai.OpenAI(base_url=f"{base}/v1", api_key=args.api_key or "none", max_retries=0, timeout=args.deadline)
     model = client.models.list().data[0].id
-    texts = prompts(args.clients)
-    solo = {t: ask(client, model, t, args.max_tokens) for t in texts}
+    texts = gsm8k_train(args.clients)
+    solo = solo_reference(texts, lambda t: ask(client, model, t, args.max_tokens))
 
     latencies: list[float] = []
     errors: list[str] = []
@@ -67,26 +55,17 @@ def run(base: str, args) -> dict:
                 total += 1
                 same += out == solo[text]
 
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(args.clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    lat = sorted(latencies)
-    p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")  # noqa: E731
+    wall = concurrently(args.clients, client_loop)
     return {
         "requests": total, "errors": len(errors), "wall_s": wall, "requests_per_s": total / wall,
-        "p50_s": statistics.median(lat) if lat else float("nan"), "p99_s": p(0.99),
+        "p50_s": median(latencies), "p99_s": percentile(latencies, 0.99),
         "identical_to_solo": same / total if total else 0.0, "first_error": errors[0] if errors else None,
     }
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(__doc__, device=None)
     ap.add_argument("--url", help="an already running server (http://127.0.0.1:PORT)")
-    ap.add_argument("--pair", default="tiny")
     ap.add_argument("--strategy", default="random")
     ap.add_argument("--llm-share", default="0.2")
     ap.add_argument("--max-batch", default="8")
@@ -99,16 +78,16 @@ def main() -> int:
     if args.url:
         res = run(args.url, args)
     else:
-        serve_args = ["--pair", args.pair, "--device", "cpu", "--strategy", args.strategy, "--max-batch", args.max_batch]
-        if args.strategy == "random":
-            serve_args += ["--llm-share", args.llm_share]
-        with running_server(serve_args) as base:
+        share = args.llm_share if args.strategy == "random" else None
+        with served(serve_args(args.pair, args.max_batch, args.strategy, share)) as (_, base):
             res = run(base, args)
     print(f"{args.clients} clients × {args.requests} requests, {args.max_tokens} max tokens, strategy {args.strategy}")
     print(f"  requests/s         {res['requests_per_s']:.2f}  ({res['requests']} in {res['wall_s']:.1f} s)")
     print(f"  latency p50 / p99  {res['p50_s']:.2f} s / {res['p99_s']:.2f} s")
     print(f"  errors             {res['errors']}  (goal 0){'  first: ' + res['first_error'] if res['first_error'] else ''}")
     print(f"  identical to solo  {100 * res['identical_to_solo']:.1f}%  (goal 100%)")
+    if args.json_out:
+        write_json(args.json_out, res)
     return 0 if res["errors"] == 0 else 1
 
 

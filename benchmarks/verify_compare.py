@@ -1,5 +1,5 @@
 """R2R, verified R2R and speculative decoding from `scripts/eval_verify.sh`'s two run directories, on
-the records every method of both has finished (issue 17's README table).
+the records every method of both has finished (README's table of the three).
 
     python benchmarks/verify_compare.py [results/eval-gsm8k-verify results/eval-gsm8k-verify-lenient] [--from-id N] [--json]
 
@@ -22,7 +22,6 @@ Reads the rows read-only and skips a torn last line, so it is safe beside a runn
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -30,22 +29,13 @@ from typing import NoReturn
 
 import numpy as np
 
+from common import parser, read_rows
 from r2route.evaluation.summary import bootstrap_ci, point, same_as_llm, tokens_per_s
 
 
 def fail(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)
-
-
-def read_rows(run: Path) -> list[dict]:
-    rows = []
-    for line in (run / "results.jsonl").read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break  # the line the running evaluation is writing now
-    return rows
 
 
 def method_rows(runs: list[Path]) -> tuple[dict[str, list[dict]], dict]:
@@ -58,7 +48,7 @@ def method_rows(runs: list[Path]) -> tuple[dict[str, list[dict]], dict]:
             fail(f"{run} was made with another pair than {runs[0]}")
         params = cfg["params"]
         margin = cfg["settings"].get("accept_margin") or 0.0
-        for r in read_rows(run):
+        for r in read_rows(run / "results.jsonl"):  # skips the row a running evaluation is writing
             name = r["method"] + (f" δ={margin:g}" if margin and "+verify" in r["method"] else "")
             if name in by and any(o["id"] == r["id"] for o in by[name]):
                 fail(f"method {name!r} appears in two runs")
@@ -137,7 +127,7 @@ def print_markdown(out: dict) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(__doc__, pair=None, device=None, json_out=False)
     ap.add_argument("runs", nargs="*", type=Path,
                     default=[Path("results/eval-gsm8k-verify"), Path("results/eval-gsm8k-verify-lenient")])
     ap.add_argument("--from-id", type=int, default=0, help="only records with this id or later")

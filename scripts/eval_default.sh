@@ -8,7 +8,7 @@
 # ${MATH_LIMIT:-50} and ${HUMANEVAL_LIMIT:-132} records; 132 is every HumanEval record before the
 # 32 held out for calibration. Last, the paper's ablation routers
 # (results/router-default/ablation/*) as GSM8K accuracy at a 0.2 share on the first ${ABLATION_LIMIT:-50}.
-# The neural rows are the rule-label router's (results/router-default, shipped until issue 18).
+# The neural rows are the rule-label router's (results/router-default), not the shipped one.
 # METHODS overrides the methods (e.g. run the router-free ones first: slm,llm,entropy,random,query).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 18: the outcome-label router (results/router-outcome, scripts/train_outcome_router.sh)
+# The outcome-label router (results/router-outcome, scripts/train_outcome_router.sh)
 # against SLM entropy end to end on GSM8K test, at target LLM shares 0.1 and 0.2, resumable: rerun to
 # continue. Rounds of ${ROUND:-8} records run every method back to back, so a stopped run compares
 # them on the same first records (paired), up to ${GSM8K_LIMIT:-300}. Greedy, 512 new tokens,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 18, beyond GSM8K: the outcome-label router (results/router-outcome) against SLM entropy and the
+# Beyond GSM8K: the outcome-label router (results/router-outcome) against SLM entropy and the
 # SLM alone on MATH-500 and HumanEval, as far as the budget goes, resumable: rerun to continue. The
 # rounds and settings of the rule-label router's runs (scripts/eval_other_tasks.sh, also called by
 # eval_default.sh), up to ${MATH_LIMIT:-28} MATH-500 and ${HUMANEVAL_LIMIT:-48} HumanEval records (the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 17: R2R, verified R2R and speculative decoding on the default pair, on the GSM8K test
+# R2R, verified R2R and speculative decoding on the default pair, on the GSM8K test
 # records of README's evaluation table (the first ${GSM8K_LIMIT:-100}), resumable: rerun to continue.
 # Greedy, 512 new tokens, batch 4, target LLM share 0.2, thresholds calibrated on the last 32 GSM8K
 # train records. K (spec's draft length, and the longest draft of the +verify methods) comes from
@@ -8,8 +8,8 @@
 # hits them alike:
 #   results/eval-gsm8k-verify         slm, llm, spec, entropy, entropy+verify, neural, neural+verify (δ = 0)
 #   results/eval-gsm8k-verify-lenient entropy+verify and neural+verify at a lenient margin δ = ${MARGIN:-1.0} nats
-# The neural rows use the rule-label router (results/router-default) that the run started with, so
-# that resuming after the shipped router changed (issue 18) keeps every record on one router.
+# The neural rows use one router directory (results/router-default, the rule-label router) rather
+# than the shipped router, so a resumed run decodes every record with the same router.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 K=${K:-4}

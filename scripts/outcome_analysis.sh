@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Issue 18's analysis figures, from the committed runs (run label_outcome.sh first: the learning curve
-# trains on its git-ignored shards, which that script rebuilds from the committed units):
+# The outcome-label router's analysis figures, from the committed runs (run label_outcome.sh
+# first: the learning curve trains on its git-ignored shards, which that script rebuilds from the
+# committed units):
 # - the learning curve (README "Does more data help?"): the chosen router's shape on a quarter, half
 #   and all of the training queries, three seeds each, ~1 min per router on two cores;
 # - the end-to-end report and its power check (README "End to end"): how large a paired gain the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Choose speculative decoding's draft length K for the default pair (issue 17): tok/s of `spec` at
+# Choose speculative decoding's draft length K for the default pair: tok/s of `spec` at
 # K = 2, 4, 6, 8 and of the LLM alone, on GSM8K *train* records that are neither test records nor
 # among the 600 labeled ones (train records -40..-33; eval holds the file's last 32 out for
 # calibration, which spec does not use). Eval's settings (batch 4, batch-invariant calls); rounds

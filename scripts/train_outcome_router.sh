@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Issue 18: train a router on the outcome-verifier labels (results/labels-outcome; run
+# Train a router on the outcome-verifier labels (results/labels-outcome; run
 # scripts/label_outcome.sh first: it rebuilds the hidden-state shards from the committed units) into
 # results/router-outcome, with the paper's ablations. Unjudged mismatches (-2, sampled away by
 # --max-mismatches) are left out of training and validation. Then ship router.json + router.safetensors
 # in the package: this router beat SLM entropy end to end (GSM8K test, 300 records, +0.063 at a 0.2
-# share with its paired interval above zero; scripts/eval_outcome.sh) and replaced the rule-label one.
+# share with its paired interval above zero; scripts/eval_outcome.sh).
 # The shape was chosen with its cost in view (README, "The outcome-label router"): gaps of the top-20
 # logits to the largest (--logits-ref max: no vocabulary-wide exp), width 64, one block. On these
 # labels' validation split it matched the paper's shape (top-100 log-probabilities, width 128, two

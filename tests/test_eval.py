@@ -296,7 +296,7 @@ def test_summary_counts_completions_identical_to_the_llm_alone():
 
 
 def test_verify_compare_joins_a_lenient_run_on_common_records(tmp_path):
-    """benchmarks/verify_compare.py (README's issue-17 table): a lenient run's methods carry their margin,
+    """benchmarks/verify_compare.py (README's R2R / verified R2R / spec table): a lenient run's methods carry their margin,
     only records every method of both runs finished count, a torn last line is skipped, figures by hand."""
     import subprocess
     import sys

@@ -13,7 +13,7 @@ SEED = 0
 STRATEGY = "entropy"
 # Normalised entropy H/ln(V) at or above which a token goes to the LLM. On the default pair 0.1
 # (≈ 1.2 nats) routed 5.6% of the tokens of 20 GSM8K train answers, 0.05 routed 17.7%
-# (benchmarks/pair_choice.py).
+# (git show c857192:benchmarks/pair_choice.py).
 ENTROPY_THRESHOLD = 0.1
 NEURAL_THRESHOLD = 0.5
 RANDOM_LLM_SHARE = 0.1
@@ -88,8 +88,8 @@ LLAMACPP_BATCH = 64
 # Calls of 8 to 13 tokens are cut in two halves (generate/serve's setting). On Q4_K weights this
 # llama.cpp build's matmuls change path at 8 tokens, and the new path costs about as much for 8
 # tokens as for 16 (Qwen2.5-1.5B, 2 cores: 7 tokens 319 ms, 8 656 ms, 13 ~660, 16 665;
-# benchmarks/llamacpp_call_sizes.py). The 0.5B's Q5_0/Q8_0 weights have no such step; halving moves
-# its calls by under ±10%.
+# git show 12ebd89:benchmarks/llamacpp_call_sizes.py). The 0.5B's Q5_0/Q8_0 weights have no such
+# step; halving moves its calls by under ±10%.
 LLAMACPP_HALVE_CALLS = (8, 13)
 # Logits rows one call may return (more are split into calls). llama.cpp reserves its output head's
 # result for this many rows, × 151,936 floats for Qwen, per model. With 64 rows peak RSS ÷ weights
@@ -99,7 +99,7 @@ LLAMACPP_HALVE_CALLS = (8, 13)
 LLAMACPP_OUTPUTS = 16
 # Batch-invariant decoding (what `eval` uses): a row's logits bitwise the same alone and beside any
 # batch-mates. llama.cpp's CPU kernels pick code paths, so summation orders, by counts in a call
-# (llama-cpp-python 0.3.36, measured with benchmarks/llamacpp_invariance.py): the matmuls change
+# (llama-cpp-python 0.3.36; git show a213b12:benchmarks/llamacpp_invariance.py): the matmuls change
 # path between 7 and 8 tokens on the default pair's Q4_K weights, tinyBLAS (Q5_0, Q8_0 and f32
 # weights) between 1 and 2; the last layer and the output head see only the tokens whose logits are
 # requested; attention splits the cache across threads for a lone query token. So an invariant

@@ -284,3 +284,9 @@ def test_verified_routing_matches_the_llm_alone_through_buffer_rebuilds(f16_pair
     for i in (0, 7, 13, 15):
         alone, _ = llm.generate([reqs[i]], GenerationConfig(max_new_tokens=gens[i].max_new_tokens, ignore_eos=True))
         assert alone[0].token_ids == got[i].token_ids
+
+
+def test_llamacpp_runner_honours_the_interface(cpp_pair, pair):
+    from .runner_checks import check_runner
+
+    check_runner(make_runner(cpp_pair.llm, 4, context=128, hidden=False), pair.llm.model, 4, atol=2e-4)

@@ -23,7 +23,7 @@ import torch
 from .. import defaults
 from ..errors import R2RouteError
 from ..pair.llamacpp import LlamaCppModel, require_llama_cpp
-from .runner import HeldTokens
+from .runner import SlotLengths
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class CallShape:
         return cls(defaults.LLAMACPP_BATCH, defaults.LLAMACPP_OUTPUTS, halve=defaults.LLAMACPP_HALVE_CALLS)
 
 
-class LlamaCppRunner(HeldTokens):
+class LlamaCppRunner(SlotLengths):
     def __init__(self, lm: LlamaCppModel, num_slots: int, context: int, shape: CallShape | None = None, hidden: bool = True,
                  ordered: bool = False):
         lc = self.lc = require_llama_cpp()
@@ -86,17 +86,8 @@ class LlamaCppRunner(HeldTokens):
         # Cells the graveyard holds, at most: one still shared with another slot (copy_prefix) is
         # counted twice, which only makes the buffer rebuild sooner.
         self.buried = 0
-        self.collections = self.refed = 0  # buffer rebuilds, and the tokens they fed again
-        self.lengths = [0] * num_slots
-        self.calls = 0
-        self.tokens_fed = 0
-        self._init_held(num_slots)
-
-    def seen(self, slot: int) -> int:
-        return self.lengths[slot]
-
-    def reset(self, slot: int) -> None:
-        self.truncate(slot, 0)
+        self.collections = 0  # buffer rebuilds (``refed``: the tokens they fed again)
+        self._init_slots(num_slots)
 
     def truncate(self, slot: int, length: int) -> None:
         if length < self.lengths[slot]:

@@ -71,6 +71,22 @@ class HeldTokens:
             held.extend(seq[len(held):e])  # the prefix was checked before the forward
 
 
+class SlotLengths(HeldTokens):
+    """A runner that keeps each slot's length on the host, with the verbs that only read it and the
+    counters the engine's stats read."""
+
+    def _init_slots(self, num_slots: int) -> None:
+        self.lengths = [0] * num_slots
+        self.calls = self.tokens_fed = self.refed = 0
+        self._init_held(num_slots)
+
+    def seen(self, slot: int) -> int:
+        return self.lengths[slot]
+
+    def reset(self, slot: int) -> None:
+        self.truncate(slot, 0)
+
+
 def plan_groups(counts: list[int], call_cost_tokens: float) -> list[list[int]]:
     """Partition rows into forwards minimising Σ (call cost + padded tokens), all in token units.
 

@@ -19,14 +19,14 @@ import torch
 from ..errors import R2RouteError
 from ..pair.loading import LoadedModel
 from .decoder import Decoder, cache_shape
-from .runner import HeldTokens, OutputHead, plan_groups, read_positions
+from .runner import OutputHead, SlotLengths, plan_groups, read_positions
 
 # Attention reads the cache up to the longest row rounded up to this many positions, so a run of
 # steps reuses one shape (what a compiled or captured step needs) at a small cost in masked reads.
 KV_LEN_STEP = 64
 
 
-class StaticRunner(HeldTokens):
+class StaticRunner(SlotLengths):
     """The :class:`~.runner.Runner` verbs over a preallocated cache and :class:`~.decoder.Decoder`."""
 
     def __init__(self, lm: LoadedModel, num_slots: int, context: int, pad_id: int = 0, call_cost_tokens: float = 32.0):
@@ -46,16 +46,8 @@ class StaticRunner(HeldTokens):
         self.v = torch.zeros(size, dtype=lm.dtype, device=self.device)
         self.scratch = num_slots  # the slot that padding tokens write to
         self.length = torch.zeros(num_slots + 1, dtype=torch.long, device=self.device)
-        self.lengths = [0] * num_slots  # the host's copy of ``length``
         self.steps = torch.arange(context, device=self.device)
-        self.calls = self.tokens_fed = self.refed = 0
-        self._init_held(num_slots)
-
-    def seen(self, slot: int) -> int:
-        return self.lengths[slot]
-
-    def reset(self, slot: int) -> None:
-        self.truncate(slot, 0)
+        self._init_slots(num_slots)  # ``lengths``: the host's copy of ``length``
 
     def truncate(self, slot: int, length: int) -> None:
         if length < self.lengths[slot]:

@@ -11,6 +11,8 @@ Workloads (--workloads):
   to --eval-tokens with EOS honoured, the pair's router at each --shares (its validation
   calibration; the share a run measures is printed) and random routing at the share the router
   measured, on eval's engine (llama.cpp's batch-invariant calls, no prefix cache).
+- eval-fast: the eval workload on generate's engine (llama.cpp's fast calls, prefix cache on), which
+  separates what the workload costs from what eval's engine settings cost.
 
 Per runner (--runners), workload and batch size: tok/s of the SLM alone, the LLM alone, each routed
 method and speculative decoding (--spec K); c_s/c_l (SLM ÷ LLM cost per token) and c_p/c_l (the
@@ -139,7 +141,8 @@ def build_cells(pair, args, batch: int, bundle) -> list[Cell]:
     cells = []
     for runner in args.runners:
         for workload in args.workloads:
-            eval_like = workload == "eval"
+            eval_like = workload.startswith("eval")
+            eval_engine = workload == "eval"
             questions = common.gsm8k_train(batch)
             prompts = [pair.encode(q, system=MATH_SYSTEM if eval_like else None) for q in questions]
             tokens = args.eval_tokens if eval_like else args.new_tokens
@@ -153,7 +156,7 @@ def build_cells(pair, args, batch: int, bundle) -> list[Cell]:
                     methods[f"mixed@{s:g}"] = (make_strategy("random", llm_share=s), {})
             for k in args.spec:
                 methods[f"spec@K={k}"] = (make_strategy("slm"), {"verify": "all", "max_draft": k})
-            engine = Engine(pair, methods["slm"][0], max_batch=batch, runner=runner, prefix_cache=not eval_like, invariant=eval_like)
+            engine = Engine(pair, methods["slm"][0], max_batch=batch, runner=runner, prefix_cache=not eval_engine, invariant=eval_engine)
             cells.append(Cell(runner, workload, engine, prompts, gens, methods))
     return cells
 
@@ -220,7 +223,7 @@ def main() -> None:
     ap.add_argument("--echo", action="store_true", help="with --shapes: models whose layers add nothing, so both predict their "
                     "input token and agree everywhere (no rollbacks: provisional routing's best case; plain random weights are its worst)")
     ap.add_argument("--runners", default="auto", help="comma-separated: auto, eager, static, llama.cpp")
-    ap.add_argument("--workloads", default="synthetic", help="comma-separated: synthetic, eval")
+    ap.add_argument("--workloads", default="synthetic", help="comma-separated: synthetic, eval, eval-fast")
     ap.add_argument("--spec", type=common.int_list, default=[], help="comma-separated draft lengths K: also speculative decoding")
     ap.add_argument("--shares", default="0.1,0.2")
     ap.add_argument("--new-tokens", type=int, default=128, help="synthetic workload: tokens per answer")
@@ -232,8 +235,8 @@ def main() -> None:
     args.shares = [float(s) for s in args.shares.split(",")]
     if args.echo and not args.shapes:
         ap.error("--echo builds random-weight models: give --shapes too")
-    if not set(args.workloads) <= {"synthetic", "eval"}:
-        ap.error("--workloads takes synthetic and/or eval")
+    if not set(args.workloads) <= {"synthetic", "eval", "eval-fast"}:
+        ap.error("--workloads takes synthetic, eval and eval-fast")
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -246,7 +249,8 @@ def main() -> None:
     else:
         pair = common.load(args)
         label = f"pair {args.pair}: {pair.slm.name} → {pair.llm.name}"
-    bundle, router_label = common.router_for(args, pair) if "eval" in args.workloads or not args.no_step_cost else (None, "")
+    needs_router = any(w.startswith("eval") for w in args.workloads) or not args.no_step_cost
+    bundle, router_label = common.router_for(args, pair) if needs_router else (None, "")
     weights = pair.slm.weight_bytes + pair.llm.weight_bytes
     print(f"{label} | {device} {str(pair.slm.dtype).replace('torch.', '')} | threads {torch.get_num_threads()} | "
           f"SLM {pair.slm.params.total / 1e6:.1f}M, LLM {pair.llm.params.total / 1e6:.1f}M params | router: {router_label or 'none'}")

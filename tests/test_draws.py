@@ -70,11 +70,11 @@ def test_vectorized_distributions_match_one_row_at_a_time():
     torch.manual_seed(0)
     logits = torch.randn(3, 50) * 3
     temp, top_p = torch.tensor([0.7, 1.3, 0.0]), torch.tensor([0.9, 1.0, 0.5])
-    probs = distributions(logits, temp, top_p)
+    probs = distributions(logits, temp, top_p, True)
     for i in range(2):
         torch.testing.assert_close(probs[i], distribution(logits[i], float(temp[i]), float(top_p[i])))
     assert torch.allclose(probs.sum(-1), torch.ones(3))
     kept = probs[0] > 0  # top-p keeps the smallest prefix reaching the mass
     assert float(torch.softmax(logits[0] / 0.7, -1)[kept].sum()) >= 0.9
-    tokens, _ = sample(logits, temp, top_p, torch.tensor([0.3, 0.6, 0.9]))
+    tokens, _ = sample(logits, temp, top_p, torch.tensor([0.3, 0.6, 0.9]), True)
     assert int(tokens[2]) == int(logits[2].argmax())  # temperature 0 is greedy, whatever u

@@ -140,7 +140,8 @@ def test_each_transformers_runner_honours_the_interface(pair, kind):
 
 
 def test_runner_choice(pair):
-    assert resolve_runner(pair.slm) == "eager"  # the CPU default
+    assert resolve_runner(pair.slm) == "static"  # a covered architecture
+    assert resolve_runner(pair.slm, "eager") == "eager"
     assert resolve_runner(pair.slm, "static") == "static"
     assert set(RUNNERS) == {"eager", "static", "llama.cpp"}
     with pytest.raises(R2RouteError, match="unknown runner"):

@@ -59,7 +59,7 @@ TINY_SEED = 1234
 # --- batching ---
 MAX_BATCH = 8
 # How each model runs (engine/runners.py): auto picks llama.cpp for GGUF files on the CPU, the
-# static-cache runner for supported transformers models on CUDA, else eager.
+# static-cache runner for transformers models of a covered architecture, else eager.
 RUNNER = "auto"
 SERVER_DRAIN_SECONDS = 30.0  # on SIGTERM the server finishes answers in flight for at most this long, then exits
 # When rows of one forward need different numbers of new tokens they are right-padded to the

@@ -141,7 +141,7 @@ class TokenHandoff:
             zero = torch.zeros(logits.shape[-1], device=logits.device)
             q = torch.stack([zero if x is None else x[: logits.shape[-1]] for x in qs])
         c = Checked(ints[0], ints[1].bool(), draws.temperature, draws.top_p, margin, draws.seed, draws.position, q)
-        accept, token = judge(logits, c, draws.sampling, any(g.accept_margin > 0 for g in gens))
+        accept, token = judge(logits, c, draws.sampling, draws.cut, any(g.accept_margin > 0 for g in gens))
         out = torch.stack([accept.long(), token]).cpu().tolist()  # the check's one copy to the host
         return [bool(a) for a in out[0]], out[1]
 

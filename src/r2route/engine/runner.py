@@ -15,6 +15,9 @@ A runner holds ``num_slots`` sequences (slots), each with its own length. The de
 - ``copy_prefix(src, dst, length)``: give ``dst`` the first ``length`` tokens of ``src``.
 - ``positions(seq, start)``: read one sequence from scratch, yielding (hidden, logits) chunks for
   positions ``start..`` (the labeling pipeline's SLM prefill).
+- ``decode(slots, seqs, step, gens, positions)``: the SLM's step: a catch-up, then ``step`` (the
+  step's device work, :class:`~.device_step.SLMStep`) on its hidden states and logits with the
+  rows' draw settings; a graph-capturing runner replays both as one graph.
 - counters ``calls``, ``tokens_fed``, ``refed`` (tokens fed again to rebuild a cache), for the stats.
 
 Logits come back as float32 [m, V] on the runner's device; the caller's ops stay there.
@@ -26,6 +29,8 @@ from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
 import torch
+
+from .sampling import Draws
 
 
 @runtime_checkable
@@ -50,11 +55,18 @@ class Runner(Protocol):
 
     def positions(self, seq: list[int], start: int, chunk: int = 64) -> Iterator[tuple[torch.Tensor | None, torch.Tensor]]: ...
 
+    def decode(self, slots: list[int], seqs: list[list[int]], step, gens: list, positions: list[int]) -> tuple[torch.Tensor, torch.Tensor | None]: ...
+
 
 class HeldTokens:
     """Which token ids each slot's KV cache holds, so a forward can check the prefix it assumes:
     a caller that truncated one side and not the other, or fed a slot another row's text, is
-    caught at once instead of decoding from a silently wrong cache."""
+    caught at once instead of decoding from a silently wrong cache. Also the plain ``decode``: a
+    catch-up, then the step's device work."""
+
+    def decode(self, slots: list[int], seqs: list[list[int]], step, gens: list, positions: list[int]):
+        hidden, logits = self.catch_up(slots, seqs)
+        return step(hidden, logits, Draws.of(gens, positions, logits.device))
 
     def _init_held(self, num_slots: int) -> None:
         self.held: list[list[int]] = [[] for _ in range(num_slots)]

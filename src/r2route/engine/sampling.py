@@ -30,13 +30,14 @@ def greedy(logits: torch.Tensor) -> list[int]:
     return argmax(logits).tolist()
 
 
-def distributions(logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
+def distributions(logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.Tensor, cut: bool) -> torch.Tensor:
     """The probabilities each row's sampler draws from [n, V]: softmax at the row's temperature, cut
     to its top_p mass and renormalised (the speculative rule compares probabilities, so the cut is
-    part of the distribution). Rows with temperature 0 get temperature 1 (their draw is unused)."""
+    part of the distribution). Rows with temperature 0 get temperature 1 (their draw is unused).
+    ``cut``: whether any row's top_p is below 1 (the host knows; the sort is skipped otherwise)."""
     t = torch.where(temperature > 0, temperature, torch.ones_like(temperature))
     probs = torch.softmax(logits.float() / t[:, None], dim=-1)
-    if bool((top_p < 1.0).any()):
+    if cut:
         sorted_p, order = torch.sort(probs, dim=-1, descending=True)
         # Keep the smallest prefix whose mass reaches top_p (always at least the top token).
         drop = (sorted_p.cumsum(-1) - sorted_p) >= top_p[:, None]
@@ -47,7 +48,8 @@ def distributions(logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.
 
 def distribution(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
     """One row's sampling distribution [V] (see :func:`distributions`)."""
-    return distributions(logits[None], torch.tensor([temperature]).to(logits.device), torch.tensor([top_p]).to(logits.device))[0]
+    t, p = (torch.tensor([x], dtype=torch.float32).to(logits.device) for x in (temperature, top_p))
+    return distributions(logits[None], t, p, top_p < 1.0)[0]
 
 
 def draw(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -57,9 +59,10 @@ def draw(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return tokens.clamp_(max=probs.shape[-1] - 1)  # u · Σp rounds up to Σp only at the last entry
 
 
-def sample(logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def sample(logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.Tensor, u: torch.Tensor, cut: bool
+           ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each row's token [n] (greedy where its temperature is 0) and the distributions drawn from [n, V]."""
-    probs = distributions(logits, temperature, top_p)
+    probs = distributions(logits, temperature, top_p, cut)
     return torch.where(temperature > 0, draw(probs, u), argmax(logits).to(logits.device)), probs
 
 
@@ -73,16 +76,24 @@ class Draws:
     seed: torch.Tensor
     position: torch.Tensor
     sampling: bool  # some row samples (the host knows; greedy steps skip the distributions)
+    cut: bool  # some sampled row cuts to top-p
 
     @classmethod
     def of(cls, gens, positions: list[int], device: torch.device) -> Draws:
         """From each row's GenerationConfig and the position its next draw is for."""
         floats = torch.tensor([[g.temperature for g in gens], [g.top_p for g in gens]], dtype=torch.float32).to(device, non_blocking=True)
         ints = torch.tensor([[g.seed for g in gens], positions], dtype=torch.long).to(device, non_blocking=True)
-        return cls(floats[0], floats[1], ints[0], ints[1], any(g.temperature > 0 for g in gens))
+        sampling, cut = switches(gens)
+        return cls(floats[0], floats[1], ints[0], ints[1], sampling, cut)
 
     def pick(self, logits: torch.Tensor, stream: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Each row's token [n] on the device and, where some row samples, the distributions [n, V]."""
         if not self.sampling:
             return argmax(logits).to(logits.device), None
-        return sample(logits, self.temperature, self.top_p, uniform(self.seed, self.position, stream))
+        return sample(logits, self.temperature, self.top_p, uniform(self.seed, self.position, stream), self.cut)
+
+
+def switches(gens) -> tuple[bool, bool]:
+    """(some row samples, some sampled row cuts to top-p): the host-side switches of the sampler."""
+    sampled = [g for g in gens if g.temperature > 0]
+    return bool(sampled), any(g.top_p < 1.0 for g in sampled)

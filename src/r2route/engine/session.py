@@ -39,14 +39,12 @@ from __future__ import annotations
 import time
 from collections import deque
 
-import torch
-
 from .. import defaults
-from ..draws import SLM_DRAW
 from ..errors import R2RouteError
 from ..pair.pair import ModelPair
-from ..router.strategies import StepView, Strategy
+from ..router.strategies import Strategy
 from .detokenize import TextStream, TokenReader
+from .device_step import SLMStep, step_strategy
 from .handoff import StepContext, make_handoff
 from .heap import trim_heap
 from .modes import mode_for
@@ -54,10 +52,9 @@ from .request import GenerationConfig, PairPrompt, Result, TokenEvent
 from .retokenize import common_prefix
 from .row import Row
 from .runners import make_runner
-from .sampling import Draws
+from .sampling import switches
 from .schedule import Schedule
 from .stats import BatchStats, RequestStats, Timer
-from .threads import single_thread
 
 
 class DecodeSession:
@@ -189,36 +186,17 @@ class DecodeSession:
         """The SLM's step on the device: its next token per row (greedy or a seeded draw), the
         routers' decisions, then one copy of both to the host."""
         rows = [self.rows[s] for s in slots]
-        hidden, logits = self.slm.catch_up(slots, [r.tokens for r in rows])
-        logits = logits[:, : self.handoff.vocab]  # under token handoff, never an id the LLM lacks
-        draws = Draws.of([r.gen for r in rows], [r.next_position for r in rows], logits.device)
-        tokens, probs = draws.pick(logits, SLM_DRAW)
+        gens = [r.gen for r in rows]
+        sampling, cut = switches(gens)
+        step = SLMStep(self.handoff.vocab, step_strategy([r.strategy for r in rows]), self.embed, sampling, cut, self._router_timer)
         before = self._router_timer.seconds
-        with self._router_timer, single_thread(self.device.type == "cpu"):
-            routed = self._decide(rows, StepView(logits, hidden, tokens, self.embed, draws.seed, draws.position))
-        out = torch.stack([tokens, routed.long()]).cpu().tolist()  # the step's one copy to the host
+        out, probs = self.slm.decode(slots, [r.tokens for r in rows], step, gens, [r.next_position for r in rows])
+        out = out.cpu().tolist()  # the step's one copy to the host
         share = (self._router_timer.seconds - before) / len(rows)
         for i, (r, t, flagged) in enumerate(zip(rows, out[0], out[1])):
             r.router_s += share
             # verify all with sampling: the speculative rule needs the distribution the SLM drew from
             self.handoff.propose(ctx, r, t, bool(flagged), probs[i] if probs is not None else None)
-
-    @staticmethod
-    def _decide(rows: list[Row], view: StepView) -> torch.Tensor:
-        """Each row's strategy decides whether its token goes to the LLM ([n] bool on the device);
-        rows sharing a strategy are decided in one call."""
-        groups: dict[int, list[int]] = {}
-        for i, r in enumerate(rows):
-            groups.setdefault(id(r.strategy), []).append(i)
-        if len(groups) == 1:
-            return rows[0].strategy.decide(view)
-        routed = torch.zeros(len(rows), dtype=torch.bool, device=view.logits.device)
-        for idx in groups.values():
-            sel = torch.tensor(idx, device=view.logits.device)
-            part = StepView(view.logits[sel], None if view.hidden is None else view.hidden[sel], view.tokens[sel], view.embed,
-                            view.seeds[sel], view.positions[sel])
-            routed[sel] = rows[idx[0]].strategy.decide(part)
-        return routed
 
     def _emit(self) -> list[TokenEvent]:
         """Stream every write that became final; finish the rows that ended."""

@@ -51,17 +51,17 @@ class Checked:
     q: torch.Tensor | None = None  # [m, V] the SLM's distributions, where any verified row samples
 
 
-def judge(logits: torch.Tensor, c: Checked, sampling: bool, lenient: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def judge(logits: torch.Tensor, c: Checked, sampling: bool, cut: bool, lenient: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(accepted [m] bool, token [m]) at each checked position from the LLM's logits there [m, V].
-    ``sampling``/``lenient``: whether any position samples / has a margin (the host knows; it
-    spares the vocabulary-wide work otherwise)."""
+    ``sampling``/``cut``/``lenient``: whether any position samples / cuts to top-p / has a margin
+    (the host knows; it spares the vocabulary-wide work otherwise)."""
     top = argmax(logits).to(logits.device)
     has_slm = c.slm >= 0
     x = c.slm.clamp(min=0)
     token = top
     if sampling:
         sampled = c.temperature > 0
-        p = distributions(logits, c.temperature, c.top_p)
+        p = distributions(logits, c.temperature, c.top_p, cut)
         token = torch.where(sampled, draw(p, uniform(c.seed, c.position, LLM_DRAW)), top)
     accept = has_slm & (token == x)  # R2R, and the rows' own greedy verification at margin 0
     verified = c.verified & has_slm

@@ -45,9 +45,9 @@ from dataclasses import dataclass
 import torch
 
 import common
+from r2route import defaults
 from r2route.engine import Engine, GenerationConfig
 from r2route.engine.engine import context_for
-from r2route.evaluation.tasks import MATH_SYSTEM
 from r2route.pair.loading import resolve_device, resolve_dtype
 from r2route.pair.shapes import build_shape_pair
 from r2route.router import make_strategy
@@ -144,7 +144,7 @@ def build_cells(pair, args, batch: int, bundle) -> list[Cell]:
             eval_like = workload.startswith("eval")
             eval_engine = workload == "eval"
             questions = common.gsm8k_train(batch)
-            prompts = [pair.encode(q, system=MATH_SYSTEM if eval_like else None) for q in questions]
+            prompts = [pair.encode(q, system=defaults.MATH_SYSTEM if eval_like else None) for q in questions]
             tokens = args.eval_tokens if eval_like else args.new_tokens
             gens = [GenerationConfig(max_new_tokens=tokens, ignore_eos=not eval_like, seed=i) for i in range(batch)]
             methods = {"slm": (make_strategy("slm"), {}), "llm": (make_strategy("llm"), {})}
@@ -189,6 +189,13 @@ def report_cell(cell: Cell, batch: int, runs: dict, cost: dict | None, device) -
                  f"{row['latency_p50']:>7.2f}{row['ttft_p50']:>7.3f}")
         print(line)
         rows.append(row)
+    sess = cell.engine._idle_session()
+    captures = [getattr(r, "captures", None) for r in (sess.slm, sess.llm)]
+    if any(c is not None for c in captures):
+        seconds = sum(getattr(r, "capture_seconds", 0.0) for r in (sess.slm, sess.llm))
+        print(f"  graphs captured: {sum(c or 0 for c in captures)} in {seconds:.1f} s")
+        rows.append({"runner": cell.runner, "workload": cell.workload, "batch": batch, "method": "graph-capture",
+                     "captures": sum(c or 0 for c in captures), "capture_seconds": seconds})
     if cost:
         print(f"  routed step {cost['routed_step_s'] * 1e3:.2f} ms ÷ bare forward {cost['bare_forward_s'] * 1e3:.2f} ms "
               f"= {cost['step_per_forward']:.2f} (goal ≤ 1.3)" +
@@ -222,7 +229,9 @@ def main() -> None:
     ap.add_argument("--shapes", help="SLM,LLM random-weight shapes, e.g. 1.5b,14b (instead of --pair)")
     ap.add_argument("--echo", action="store_true", help="with --shapes: models whose layers add nothing, so both predict their "
                     "input token and agree everywhere (no rollbacks: provisional routing's best case; plain random weights are its worst)")
-    ap.add_argument("--runners", default="auto", help="comma-separated: auto, eager, static, llama.cpp")
+    ap.add_argument("--agree", type=float, help="with --shapes --echo: the LLM agrees with the SLM's token at this fraction of "
+                    "positions (a seeded hash picks them; the default pair agrees at ~0.93), instead of everywhere")
+    ap.add_argument("--runners", default="auto", help="comma-separated: auto, eager, static, graph, llama.cpp")
     ap.add_argument("--workloads", default="synthetic", help="comma-separated: synthetic, eval, eval-fast")
     ap.add_argument("--spec", type=common.int_list, default=[], help="comma-separated draft lengths K: also speculative decoding")
     ap.add_argument("--shares", default="0.1,0.2")
@@ -235,6 +244,8 @@ def main() -> None:
     args.shares = [float(s) for s in args.shares.split(",")]
     if args.echo and not args.shapes:
         ap.error("--echo builds random-weight models: give --shapes too")
+    if args.agree is not None and not args.echo:
+        ap.error("--agree sets how often echo models agree: give --shapes and --echo too")
     if not set(args.workloads) <= {"synthetic", "eval", "eval-fast"}:
         ap.error("--workloads takes synthetic, eval and eval-fast")
     if args.threads:
@@ -244,8 +255,9 @@ def main() -> None:
     device = resolve_device(args.device)
     if args.shapes:
         slm_shape, llm_shape = args.shapes.split(",")
-        pair = build_shape_pair(slm_shape, llm_shape, device, resolve_dtype(args.dtype, device), echo=args.echo)
-        label = f"shapes {slm_shape} → {llm_shape} ({'echo' if args.echo else 'random'} weights)"
+        pair = build_shape_pair(slm_shape, llm_shape, device, resolve_dtype(args.dtype, device), echo=args.echo, agree=args.agree)
+        kind = "random" if not args.echo else "echo" if args.agree is None else f"echo, agreeing at {args.agree:g}"
+        label = f"shapes {slm_shape} → {llm_shape} ({kind} weights)"
     else:
         pair = common.load(args)
         label = f"pair {args.pair}: {pair.slm.name} → {pair.llm.name}"

@@ -1,5 +1,5 @@
 """R2R, verified R2R and speculative decoding from `scripts/eval_verify.sh`'s two run directories, on
-the records every method of both has finished (README's table of the three).
+the records every method of both has finished (docs/results.md, "GSM8K: R2R, verified R2R and speculative decoding").
 
     python benchmarks/verify_compare.py [results/eval-gsm8k-verify results/eval-gsm8k-verify-lenient] [--from-id N] [--json]
 
@@ -11,7 +11,7 @@ beside it), average activated parameters, LLM forwards and SLM
 tokens dropped by rollbacks per output token, and completions identical to the LLM alone's. Then
 paired accuracy differences (95% bootstrap over records; records only one of the two got right):
 every method against the LLM alone, spec against each plain R2R row (the two ran at about the same
-tok/s in README's table), each verified method against its plain R2R row, and each lenient row
+tok/s in docs/speed.md), each verified method against its plain R2R row, and each lenient row
 against the same method at δ = 0.
 
 --from-id N keeps records N and later: rows decoded in different sessions are not side by side,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # R2R, verified R2R and speculative decoding on the default pair, on the GSM8K test
-# records of README's evaluation table (the first ${GSM8K_LIMIT:-100}), resumable: rerun to continue.
+# records of docs/results.md's evaluation table (the first ${GSM8K_LIMIT:-100}), resumable: rerun to continue.
 # Greedy, 512 new tokens, batch 4, target LLM share 0.2, thresholds calibrated on the last 32 GSM8K
 # train records. K (spec's draft length, and the longest draft of the +verify methods) comes from
 # scripts/spec_k_sweep.sh. Rounds of ${ROUND:-8} records run every method of both run directories

@@ -2,9 +2,9 @@
 # The outcome-label router's analysis figures, from the committed runs (run label_outcome.sh
 # first: the learning curve trains on its git-ignored shards, which that script rebuilds from the
 # committed units):
-# - the learning curve (README "Does more data help?"): the chosen router's shape on a quarter, half
+# - the learning curve (docs/router.md): the chosen router's shape on a quarter, half
 #   and all of the training queries, three seeds each, ~1 min per router on two cores;
-# - the end-to-end report and its power check (README "End to end"): how large a paired gain the
+# - the end-to-end report and its power check (docs/results.md, "The shipped router against entropy"): how large a paired gain the
 #   records can show, and how large a gain the router's validation lead can buy. Instant; rerun as
 #   eval_outcome.sh adds records.
 set -euo pipefail

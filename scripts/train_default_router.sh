@@ -5,7 +5,7 @@
 # eval_verify.sh make. The package ships the outcome-label router (scripts/train_outcome_router.sh),
 # which beat SLM entropy end to end.
 # --features: the paper's full router (hidden ⊕ token ⊕ logits). On all 294 labeled queries it leads
-# the router on the top-k log-probabilities alone at every share up to 0.2 (see README).
+# the router on the top-k log-probabilities alone at every share up to 0.2 (see docs/router.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 r2route train-router --labels results/labels-default --out results/router-default --pair default \

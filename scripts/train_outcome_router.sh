@@ -5,7 +5,7 @@
 # --max-mismatches) are left out of training and validation. Then ship router.json + router.safetensors
 # in the package: this router beat SLM entropy end to end (GSM8K test, 300 records, +0.063 at a 0.2
 # share with its paired interval above zero; scripts/eval_outcome.sh).
-# The shape was chosen with its cost in view (README, "The outcome-label router"): gaps of the top-20
+# The shape was chosen with its cost in view (docs/router.md, "The shipped router: outcome labels"): gaps of the top-20
 # logits to the largest (--logits-ref max: no vocabulary-wide exp), width 64, one block. On these
 # labels' validation split it matched the paper's shape (top-100 log-probabilities, width 128, two
 # blocks) within the noise of 97 divergent tokens, at about 0.6 of its cost per step.

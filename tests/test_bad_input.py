@@ -1,7 +1,7 @@
 """Bad input, case by case: the CLI answers with one line on stderr and exit code 2, the server
 with an OpenAI-style 4xx JSON error; never a traceback, and nothing half-written on disk.
 
-The table in README.md ("What bad input gets") is rendered from CASES below and checked against it
+The table in docs/errors.md is rendered from CASES below and checked against it
 (``python tests/test_bad_input.py`` prints it).
 """
 
@@ -25,7 +25,7 @@ KEY = "k"
 @dataclass(frozen=True)
 class Case:
     id: str
-    what: str  # the bad input, as README's first column
+    what: str  # the bad input, as the table's first column
     shows: str  # what the user sees: a part of the one-line message (CLI) or of error.message (server)
     argv: tuple[str, ...] = ()  # CLI: arguments of `r2route` (run in a scratch folder holding the inputs)
     http: tuple = ()  # server: (method, path, body or json, headers)
@@ -102,7 +102,7 @@ HTTP = [c for c in CASES if c.http]
 
 
 def render_table() -> str:
-    """README's table: case → what the user sees."""
+    """docs/errors.md's table: case → what the user sees."""
     lines = ["| bad input | where | what the user sees |", "|---|---|---|"]
     for c in CASES:
         where = f"CLI, exit {c.status}" if c.argv else f"server, HTTP {c.status}"
@@ -110,9 +110,9 @@ def render_table() -> str:
     return "\n".join(lines)
 
 
-def test_readme_table_is_the_tested_one():
+def test_the_documented_table_is_the_tested_one():
     assert len(CASES) >= 25
-    assert render_table() in (ROOT / "README.md").read_text(), "README's bad-input table is stale: python tests/test_bad_input.py"
+    assert render_table() in (ROOT / "docs" / "errors.md").read_text(), "docs/errors.md's table is stale: python tests/test_bad_input.py"
 
 
 # --- the CLI -------------------------------------------------------------------------------------

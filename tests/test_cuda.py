@@ -90,3 +90,56 @@ def test_an_slm_step_copies_to_the_host_once(gpu_pair, gpu_prompts, name):
     sess.step()  # prefill
     sess.step()
     assert count_syncs(lambda: [sess.step() for _ in range(10)]) == 10
+
+
+# --- the graph runner: CUDA graphs replay what the static runner computes -------------------------
+
+GRAPH_CASES = {  # name → (strategy kwargs, GenerationConfig fields)
+    "slm": ({"name": "slm"}, {}),
+    "llm": ({"name": "llm"}, {}),
+    "random": ({"name": "random", "llm_share": 0.3}, {}),
+    "neural": ({"name": "neural"}, {}),
+    "verify": ({"name": "random", "llm_share": 0.2}, {"verify": "all", "max_draft": 4}),
+    "spec": ({"name": "slm"}, {"verify": "all", "max_draft": 4}),
+    "sampled": ({"name": "random", "llm_share": 0.3}, {"temperature": 0.8, "top_p": 0.9}),
+}
+
+
+def graph_strategy(pair, kw):
+    kw = dict(kw)
+    name = kw.pop("name")
+    if name == "neural":
+        return gpu_strategies(pair)["neural"]
+    return make_strategy(name, **kw)
+
+
+@pytest.fixture(scope="module", params=["float32", "bfloat16"])
+def typed_pair(request):
+    return load_pair(PairConfig(pair="tiny", device="cuda", dtype=request.param))
+
+
+@pytest.mark.parametrize("batch", [1, 5])
+@pytest.mark.parametrize("case", list(GRAPH_CASES))
+def test_graph_replay_equals_the_static_runner(typed_pair, case, batch):
+    kw, over = GRAPH_CASES[case]
+    texts = [QUESTIONS[i % len(QUESTIONS)] + f" ({i})" for i in range(batch)]
+    prompts = [typed_pair.encode(t, chat=False) for t in texts]
+    gens = [GenerationConfig(max_new_tokens=N, ignore_eos=True, seed=i, **over) for i in range(batch)]
+    strat = graph_strategy(typed_pair, kw)
+    static, _ = Engine(typed_pair, strat, max_batch=batch, runner="static").generate(prompts, gens)
+    engine = Engine(typed_pair, strat, max_batch=batch, runner="graph")
+    graph, _ = engine.generate(prompts, gens)
+    assert [r.token_ids for r in graph] == [r.token_ids for r in static]
+    assert [r.by_llm for r in graph] == [r.by_llm for r in static]
+    assert engine.runner("slm").captures + engine.runner("llm").captures > 0  # graphs did run
+
+
+def test_a_graph_step_copies_to_the_host_once(gpu_pair, gpu_prompts):
+    strat = make_strategy("slm")
+    sess = Engine(gpu_pair, strat, max_batch=5, runner="graph").session(context=512)
+    for i, p in enumerate(gpu_prompts[:5]):
+        sess.submit(i, p, GenerationConfig(max_new_tokens=64, ignore_eos=True))
+    for _ in range(3):  # prefill, then capture
+        sess.step()
+    assert sess.slm.captures >= 1
+    assert count_syncs(lambda: [sess.step() for _ in range(10)]) == 10

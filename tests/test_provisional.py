@@ -1,4 +1,4 @@
-"""Engine v2's provisional routing: flagged rows write on, the LLM checks later, a rejected position
+"""Provisional routing: flagged rows write on, the LLM checks later, a rejected position
 rolls the row back. Whatever the schedule, the tokens must be exactly those of routing each flagged
 token to the LLM at once (the no-cache reference), and only final tokens may be streamed."""
 

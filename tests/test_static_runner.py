@@ -1,6 +1,7 @@
-"""The static runner (a cache allocated once, r2route's own forward) against the no-cache references.
+"""The static runner (a cache allocated once, r2route's own forward) and the graph runner (its
+bucketed, padded steps; run here without capture) against the no-cache references.
 
-Every routing mode decoded on the static runner must give, token for token, what recomputing both
+Every routing mode decoded on either runner must give, token for token, what recomputing both
 models from scratch at every step gives (fp32, tiny pair), in batches with rollbacks and with rows
 of very different lengths, and a row alone must equal the same row in a batch of 8."""
 
@@ -21,6 +22,11 @@ from .test_engine import argmax_next, hf_greedy, tiny_router
 
 N = 24
 STATIC = "static"
+
+
+@pytest.fixture(params=["static", "graph"])
+def runner(request):
+    return request.param
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +80,9 @@ def expected(pair, ragged):
 
 @pytest.mark.parametrize("verify", ["none", "all"])
 @pytest.mark.parametrize("name", ["slm", "llm", "random", "entropy", "neural"])
-def test_static_runner_equals_the_no_cache_reference(pair, ragged, expected, name, verify):
+def test_static_runners_equal_the_no_cache_reference(pair, ragged, expected, name, verify, runner):
     strat = strategies(pair)[name]
-    engine = Engine(pair, strat, max_batch=8, runner=STATIC)
+    engine = Engine(pair, strat, max_batch=8, runner=runner)
     gens = [GenerationConfig(max_new_tokens=N, ignore_eos=True, seed=i, verify=verify, max_draft=4) for i in range(8)]
     together, stats = engine.generate(ragged, gens)
     for i, r in enumerate(together):
@@ -84,7 +90,7 @@ def test_static_runner_equals_the_no_cache_reference(pair, ragged, expected, nam
         assert r.token_ids == tokens, (name, verify, i)
         if by_llm is not None:
             assert r.by_llm == by_llm
-    alone, _ = Engine(pair, strat, max_batch=1, runner=STATIC).generate([ragged[5]], gens[5])
+    alone, _ = Engine(pair, strat, max_batch=1, runner=runner).generate([ragged[5]], gens[5])
     assert alone[0].token_ids == together[5].token_ids
     if verify == "none":  # verified rows ride along on batch-mates' checks, so who wrote what may move; the text may not
         assert alone[0].by_llm == together[5].by_llm
@@ -92,17 +98,18 @@ def test_static_runner_equals_the_no_cache_reference(pair, ragged, expected, nam
         assert stats.rollbacks > 0 and stats.wasted_slm_tokens > 0
 
 
-def test_sampled_rows_repeat_at_any_batch_size(pair, ragged):
+@pytest.mark.parametrize("verify", ["none", "all"])
+def test_sampled_rows_repeat_at_any_batch_size(pair, ragged, runner, verify):
     strat = make_strategy("random", llm_share=0.3)
-    gens = [GenerationConfig(max_new_tokens=N, ignore_eos=True, seed=10 + i, temperature=0.9, top_p=0.95) for i in range(8)]
-    together, _ = Engine(pair, strat, max_batch=8, runner=STATIC).generate(ragged, gens)
-    alone, _ = Engine(pair, strat, max_batch=1, runner=STATIC).generate([ragged[3]], gens[3])
-    again, _ = Engine(pair, strat, max_batch=8, runner=STATIC).generate(ragged, gens)
+    gens = [GenerationConfig(max_new_tokens=N, ignore_eos=True, seed=10 + i, temperature=0.9, top_p=0.95, verify=verify) for i in range(8)]
+    together, _ = Engine(pair, strat, max_batch=8, runner=runner).generate(ragged, gens)
+    alone, _ = Engine(pair, strat, max_batch=1, runner=runner).generate([ragged[3]], gens[3])
+    again, _ = Engine(pair, strat, max_batch=8, runner=runner).generate(ragged, gens)
     eager, _ = Engine(pair, strat, max_batch=8, runner="eager").generate(ragged, gens)
     assert alone[0].token_ids == together[3].token_ids
     assert [r.token_ids for r in again] == [r.token_ids for r in together]
     assert [r.token_ids for r in eager] == [r.token_ids for r in together]  # the draws are the runners' common ground
-    greedy, _ = Engine(pair, strat, max_batch=1, runner=STATIC).generate([ragged[3]], GenerationConfig(max_new_tokens=N, ignore_eos=True))
+    greedy, _ = Engine(pair, strat, max_batch=1, runner=runner).generate([ragged[3]], GenerationConfig(max_new_tokens=N, ignore_eos=True))
     assert greedy[0].token_ids != together[3].token_ids
 
 
@@ -134,7 +141,7 @@ def test_the_engine_ends_a_row_at_the_static_window(pair, prompts):
     assert len(prompts[3]) + len(res[0].token_ids) == min(pair.context_window, sess.window)
 
 
-@pytest.mark.parametrize("kind", ["eager", "static"])
+@pytest.mark.parametrize("kind", ["eager", "static", "graph"])
 def test_each_transformers_runner_honours_the_interface(pair, kind):
     check_runner(make_runner(pair.llm, 4, runner=kind, context=128), pair.llm.model, 4)
 
@@ -143,7 +150,7 @@ def test_runner_choice(pair):
     assert resolve_runner(pair.slm) == "static"  # a covered architecture
     assert resolve_runner(pair.slm, "eager") == "eager"
     assert resolve_runner(pair.slm, "static") == "static"
-    assert set(RUNNERS) == {"eager", "static", "llama.cpp"}
+    assert set(RUNNERS) == {"eager", "static", "graph", "llama.cpp"}
     with pytest.raises(R2RouteError, match="unknown runner"):
         resolve_runner(pair.slm, "fast")
     with pytest.raises(R2RouteError, match="runs llama.cpp models"):

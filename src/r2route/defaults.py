@@ -30,12 +30,12 @@ ROUTER_LOGITS_PROJ = 64
 ROUTER_FEATURES = ("hidden", "token", "logits")
 # What the top-k logits are taken relative to: "logsumexp" gives log-probabilities (the paper's
 # feature); "max" gives each one's gap to the top logit, which needs no exp over the vocabulary
-# (the router's largest single cost at batch 4, README "Router cost") but drops the top token's
+# (the router's largest single cost at batch 4, docs/router.md, "Cost") but drops the top token's
 # probability itself, which the router must then infer from the k gaps.
 ROUTER_LOGITS_REF = "logsumexp"
 ROUTER_DROPOUT = 0.1
 
-# --- router training (issue "Router training") ---
+# --- router training ---
 ROUTER_OBJECTIVE = "divergent"  # or "mismatch": the paper's ablation of the training target
 ROUTER_TARGET_RECALL = 0.95  # of divergent validation tokens; the paper's operating point
 ROUTER_LR = 1e-3
@@ -106,26 +106,26 @@ LLAMACPP_OUTPUTS = 16
 # call holds 2 to 7 tokens and 2 to 7 outputs (a throw-away companion pads a lone one). Its price
 # on 2 cores (Qwen2.5-1.5B): prefill ~0.6×, decode at batch 1 ~0.56×, at batch 4 ~0.85×, and at
 # batch 8 1.5× faster than whole 8-token calls (slow in this build; generate now halves them, see
-# LLAMACPP_HALVE_CALLS); see README, "Reproducibility".
+# LLAMACPP_HALVE_CALLS); see docs/evaluation.md, "Reproducibility".
 LLAMACPP_INVARIANT_BATCH = 7
 LLAMACPP_INVARIANT_MIN = 2
 # Flash attention also sums a row's cells in buffer order, and llama.cpp gives a new token the
 # lowest free cell, so cells that a batch-mate's rollback or release frees would take the row's next
 # tokens below its earlier ones. An invariant runner keeps freed cells occupied until its buffer is
 # full, then feeds its live rows afresh in order; this many times the requests' positions make
-# that rare (a rebuild re-feeds every live token: see README, "Reproducibility").
+# that rare (a rebuild re-feeds every live token: see docs/engine.md, "Determinism and batch invariance on llama.cpp").
 LLAMACPP_INVARIANT_ROOM = 3
 EVAL_BATCH_INVARIANT = True
 LLAMACPP_KV_TYPE = "f16"  # f32 doubles the cache but matches transformers to ~1e-5 (the tests use it)
 
 # --- text handoff ---
 # What the LLM writes at a routed position when the pair hands over text: one token ("token"), or
-# tokens up to a word boundary ("word", at most HANDOFF_WORD_MAX tokens). See README for which
+# tokens up to a word boundary ("word", at most HANDOFF_WORD_MAX tokens). See docs/results.md, "Choosing the SLM", for which
 # kept accuracy better.
 HANDOFF_PIECE = "token"
 HANDOFF_WORD_MAX = 4
 
-# --- labeling (issue "Labeling") ---
+# --- labeling ---
 LABEL_CHUNK = 8  # queries per unit of work: each unit is written atomically and skipped on rerun
 LABEL_TOP_K = ROUTER_TOP_K  # top-k SLM logits stored per token
 LABEL_MAX_ANSWER_TOKENS = 512  # the LLM's answer budget; answers without EOS inside it are dropped
@@ -142,11 +142,13 @@ LABEL_EMBED_THRESHOLD = 0.9  # embedding verifier: cosine below this is divergen
 LABEL_VAL_PERCENT = 10  # share of queries (by a hash of their id) in the validation split
 LABEL_VERIFIER_PROMPT = "verifier_v1"  # labeling/prompts/<version>.txt
 
-# --- evaluation (issue "Evaluation") ---
+# --- evaluation ---
 EVAL_CODE_TIMEOUT = 10.0  # seconds a HumanEval program may run before it counts as failed
 EVAL_LLM_SHARES = (0.1, 0.2, 0.3, 0.5)  # target LLM shares every routed method is run at
 EVAL_MAX_NEW_TOKENS = 512
 EVAL_BATCH = 4  # prompts decoded together (on this CPU the default pair's throughput peaked at 4)
+# The system instruction of math tasks (the one the R2R paper's R1 models were trained with).
+MATH_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 EVAL_CALIBRATION_SIZE = 32  # records whose SLM decoding sets the thresholds (never evaluated)
 EVAL_PROBE_TOKENS = 16  # the query-level router reads the SLM's entropy over this many first tokens
 EVAL_BOOTSTRAP = 1000  # resamples for the 95% interval of accuracy

@@ -3,7 +3,7 @@
 A decode step makes big short-lived arrays (logits rows of 151,936 floats, verification's of up to
 a batch × (K + 1) of them). Once glibc has seen such a block freed it raises its mmap threshold and
 serves the next ones from its heap, whose pages it keeps when they are freed: each new call shape
-left ~12 MiB resident in the speed benchmark (README, "Memory"). ``malloc_trim`` returns the free
+left ~12 MiB resident in the speed benchmark (docs/engine.md, "Caches"). ``malloc_trim`` returns the free
 pages, costing a walk of the heap (well under a millisecond here), so a decode session calls it
 whenever its last row finishes: at the end of each ``Engine.generate``, and whenever the server goes
 idle. Other C libraries have no such call; it is skipped there.

@@ -7,17 +7,14 @@
   draft that stood whole (with the slm strategy: speculative decoding).
 - :class:`LLMWrites`: the strategy never uses the SLM; the LLM writes every token.
 
-The schedule, the session and the handoffs ask a row's mode instead of testing flags.
+The schedule, the session and the handoffs ask a row's mode instead of testing flags. A mode's
+verbs take the row (:class:`~.row.Row`) they belong to; a row holds its mode, so this module does
+not import the row's.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
-
-if TYPE_CHECKING:
-    from .row import Row
 
 
 class Mode:
@@ -26,13 +23,20 @@ class Mode:
     batched = True  # the schedule calls the LLM for it by its batch rule (rows waiting, age)
     verified = False  # the LLM judges pending tokens by the acceptance rule (else it writes them)
 
-    def propose(self, row: Row, token: int, flagged: bool, step: int, q: torch.Tensor | None) -> None:
+    def propose(self, row, token: int, flagged: bool, step: int, q: torch.Tensor | None) -> None:
         """The SLM's token goes into the row; ``q``: the distribution it was drawn from (or None)."""
         raise NotImplementedError
 
-    def ready(self, row: Row, window: int) -> bool:
+    def ready(self, row, window: int) -> bool:
         """Whether the row's pending tokens must be checked now, whatever the batch rule."""
         return row.ends_here(window)
+
+    def rides_along(self, row) -> bool:
+        """Whether the row's pending tokens are checked when the LLM runs for other rows. That only
+        moves who wrote which token where the outcome of a check does not depend on when it
+        happens; a sampled verified row's does (a draft that stands whole gets a token the LLM
+        draws, where a shorter draft would have kept the SLM's draw), so it waits for its own turn."""
+        return True
 
     def checked(self) -> None:
         """The LLM has checked every pending position."""
@@ -64,6 +68,9 @@ class Verified(Mode):
 
     def ready(self, row, window):
         return self.call or len(row.pending) >= row.gen.max_draft or row.ends_here(window)
+
+    def rides_along(self, row):
+        return row.gen.temperature <= 0
 
     def checked(self):
         self.call = False

@@ -6,6 +6,8 @@ A model knows its weights; the engine knows how to decode with them (so ``pair``
 - ``eager``: transformers' own forward and a cache that grows (any causal LM transformers loads);
 - ``static``: a cache allocated once and r2route's own forward over the weights (the Llama layer
   shape: Llama, Qwen2, Mistral; see :mod:`.decoder`);
+- ``graph``: the static runner with its decode steps captured in CUDA graphs and replayed (on the
+  CPU the same padded, bucketed steps run without capture; see :mod:`.graphs`);
 - ``llama.cpp``: a llama.cpp context holding every slot as a sequence (GGUF files).
 
 ``auto`` picks llama.cpp for a llama.cpp model, and for a transformers model the static runner where
@@ -41,14 +43,26 @@ def _eager(lm, num_slots, context, call_cost_tokens, invariant, call_shape, hidd
     return EagerRunner(lm, num_slots, _pad_id(lm), call_cost_tokens)
 
 
-def _static(lm, num_slots, context, call_cost_tokens, invariant, call_shape, hidden):
+def _check_static(lm) -> None:
     from .decoder import ARCHITECTURES, supports
-    from .static_runner import StaticRunner
 
     if not supports(lm.model):
         kind = getattr(lm.model.config, "model_type", "?")
         raise R2RouteError(f"the static runner covers {', '.join(ARCHITECTURES)} models, not {kind} ({lm.name}): use --runner eager")
+
+
+def _static(lm, num_slots, context, call_cost_tokens, invariant, call_shape, hidden):
+    from .static_runner import StaticRunner
+
+    _check_static(lm)
     return StaticRunner(lm, num_slots, context or min(lm.context_window, defaults.STATIC_CONTEXT), _pad_id(lm), call_cost_tokens)
+
+
+def _graph(lm, num_slots, context, call_cost_tokens, invariant, call_shape, hidden):
+    from .graphs import GraphRunner
+
+    _check_static(lm)
+    return GraphRunner(lm, num_slots, context or min(lm.context_window, defaults.STATIC_CONTEXT), _pad_id(lm), call_cost_tokens)
 
 
 def _llamacpp(lm, num_slots, context, call_cost_tokens, invariant, call_shape, hidden):
@@ -61,6 +75,7 @@ def _llamacpp(lm, num_slots, context, call_cost_tokens, invariant, call_shape, h
 RUNNERS: dict[str, RunnerKind] = {
     "eager": RunnerKind("transformers", _eager),
     "static": RunnerKind("transformers", _static),
+    "graph": RunnerKind("transformers", _graph),
     "llama.cpp": RunnerKind("llama.cpp", _llamacpp),
 }
 

@@ -12,8 +12,9 @@ positions) it serves, and the more SLM tokens a rejected position throws away. T
 - rows whose next token is the LLM's anyway (LLM-only rows; under text handoff an unfinished word)
   are served every step;
 - a pair that cannot keep a flagged token provisionally (text handoff) is served in the step it flags.
-When the LLM runs, it serves every row with pending positions: a row that rides along early only
-has a shorter draft checked.
+When the LLM runs, it serves every row with pending positions (a row that rides along early only
+has a shorter draft checked), except sampled verified rows, which wait for their own turn
+(:meth:`.modes.Mode.rides_along`): their text would depend on when their batch-mates are checked.
 
 Because nothing here reads a clock, a row's tokens depend only on its prompt and settings.
 """
@@ -53,4 +54,6 @@ class Schedule:
         due = any(rows[s].mode.ready(rows[s], window) for s in waiting)
         if batched:
             due = due or len(batched) >= need or step - min(rows[s].flagged_at for s in batched) >= self.max_age
-        return sorted(every_step + waiting) if due else sorted(every_step)
+        if not due:
+            return sorted(every_step)
+        return sorted(every_step + [s for s in waiting if rows[s].mode.rides_along(rows[s]) or rows[s].mode.ready(rows[s], window)])

@@ -29,7 +29,8 @@ KV_LEN_STEP = 64
 class StaticRunner(SlotLengths):
     """The :class:`~.runner.Runner` verbs over a preallocated cache and :class:`~.decoder.Decoder`."""
 
-    def __init__(self, lm: LoadedModel, num_slots: int, context: int, pad_id: int = 0, call_cost_tokens: float = 32.0):
+    def __init__(self, lm: LoadedModel, num_slots: int, context: int, pad_id: int = 0, call_cost_tokens: float = 32.0,
+                 cache_rows: int | None = None):
         self.lm = lm
         self.model = lm.model
         self.head = OutputHead(lm.model)
@@ -40,12 +41,13 @@ class StaticRunner(SlotLengths):
         self.call_cost_tokens = call_cost_tokens
         self.decoder = Decoder(lm.model, context)
         shape = cache_shape(lm.model)
-        size = (shape.layers, num_slots + 1, context, shape.kv_heads, shape.head_dim)
+        rows = max(num_slots, cache_rows or 0) + 1  # ``cache_rows``: slots a forward may span (graphs pad to a bucket)
+        size = (shape.layers, rows, context, shape.kv_heads, shape.head_dim)
         # zeros, not empty: a masked entry still enters attention as 0 × value, and 0 × NaN is NaN
         self.k = torch.zeros(size, dtype=lm.dtype, device=self.device)
         self.v = torch.zeros(size, dtype=lm.dtype, device=self.device)
-        self.scratch = num_slots  # the slot that padding tokens write to
-        self.length = torch.zeros(num_slots + 1, dtype=torch.long, device=self.device)
+        self.scratch = rows - 1  # the slot that padding tokens write to
+        self.length = torch.zeros(rows, dtype=torch.long, device=self.device)
         self.steps = torch.arange(context, device=self.device)
         self._init_slots(num_slots)  # ``lengths``: the host's copy of ``length``
 
@@ -94,36 +96,53 @@ class StaticRunner(SlotLengths):
     def _run(self, slots: list[int], new: list[list[int]], cols: list[list[int]]) -> torch.Tensor:
         """One forward over each slot's new tokens, right-padded; returns the final hidden states at
         each row's columns ``cols[i]`` (offsets into its new tokens), row by row. Advances lengths."""
+        self._check_room(slots, new)
         n, w = len(slots), max(len(x) for x in new)
-        for s, x in zip(slots, new):
-            if self.lengths[s] + len(x) > self.max_len:
-                raise R2RouteError(f"slot {s} would hold {self.lengths[s] + len(x)} tokens; its KV cache holds {self.max_len} "
-                                   "(a longer context needs a larger window)")
-        # The step's one host-to-device copy: ids (padded), then each row's slot and count.
+        # The forward's one host-to-device copy: ids (padded), then each row's slot and count.
         pack = torch.full((n, w + 2), self.pad_id, dtype=torch.long)
         for i, (s, x) in enumerate(zip(slots, new)):
             pack[i, :len(x)] = torch.tensor(x, dtype=torch.long)
             pack[i, w], pack[i, w + 1] = s, len(x)
         pack = pack.to(self.device, non_blocking=True)
-        ids, rows, counts = pack[:, :w], pack[:, w], pack[:, w + 1]
-        offsets = self.steps[:w][None, :]
+        contiguous = slots == list(range(slots[0], slots[0] + n))
+        rows = pack[:, w]
+        hidden = self._forward_rows(pack[:, :w], rows, pack[:, w + 1], slice(slots[0], slots[0] + n) if contiguous else rows,
+                                    self._kv_len(slots, new))
+        self._book(slots, new)
+        r = torch.tensor([i for i, c in enumerate(cols) for _ in c], device=self.device)
+        c = torch.tensor([j for cs in cols for j in cs], device=self.device)
+        return hidden[r, c]
+
+    def _forward_rows(self, ids: torch.Tensor, rows: torch.Tensor, counts: torch.Tensor, read_rows, kv_len: int) -> torch.Tensor:
+        """The device part of a forward: ``ids`` [n, w] of slots ``rows`` [n], ``counts`` [n] real
+        tokens each (the rest padding, written to the scratch slot); positions from the lengths on
+        the device, which it advances. Final hidden states [n, w, d]."""
+        offsets = self.steps[: ids.shape[1]][None, :]
         real = offsets < counts[:, None]
         pos = (self.length[rows][:, None] + offsets).clamp_(max=self.max_len - 1)  # padding past the window reads the last row
         write_rows = torch.where(real, rows[:, None], self.scratch)
         write_pos = torch.where(real, pos, offsets)
-        kv_len = min(self.max_len, -(-(max(self.lengths[s] + len(x) for s, x in zip(slots, new))) // KV_LEN_STEP) * KV_LEN_STEP)
-        contiguous = slots == list(range(slots[0], slots[0] + n))
-        read_rows = slice(slots[0], slots[0] + n) if contiguous else rows
         hidden = self.decoder(ids, pos, write_rows, write_pos, read_rows, kv_len, self.k, self.v)
         self.length.index_add_(0, rows, counts)
+        return hidden
+
+    def _check_room(self, slots: list[int], new: list[list[int]]) -> None:
+        for s, x in zip(slots, new):
+            if self.lengths[s] + len(x) > self.max_len:
+                raise R2RouteError(f"slot {s} would hold {self.lengths[s] + len(x)} tokens; its KV cache holds {self.max_len} "
+                                   "(a longer context needs a larger window)")
+
+    def _kv_len(self, slots: list[int], new: list[list[int]]) -> int:
+        need = max(self.lengths[s] + len(x) for s, x in zip(slots, new))
+        return min(self.max_len, -(-need // KV_LEN_STEP) * KV_LEN_STEP)
+
+    def _book(self, slots: list[int], new: list[list[int]]) -> None:
+        """The host's side of a forward: its copy of the lengths, the held tokens, the counters."""
         for s, x in zip(slots, new):
             self.lengths[s] += len(x)
             self.held[s].extend(x)
         self.calls += 1
         self.tokens_fed += sum(len(x) for x in new)
-        r = torch.tensor([i for i, c in enumerate(cols) for _ in c], device=self.device)
-        c = torch.tensor([j for cs in cols for j in cs], device=self.device)
-        return hidden[r, c]
 
     def positions(self, seq: list[int], start: int, chunk: int = 64):
         """Read ``seq`` from scratch (no cache): the labeling pipeline's SLM prefill."""

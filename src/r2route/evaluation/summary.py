@@ -103,7 +103,7 @@ def share_to_recover(points: list[dict], slm: dict, llm: dict, fraction: float) 
 def same_as_llm(rows: list[dict], llm: dict[int, str]) -> int:
     """How many of ``rows`` have the LLM alone's completion of their record (``llm``: id → text),
     character for character. Verified decoding at margin 0 should give all of them; on quantized
-    llama.cpp weights it does only with batch-invariant sums (see README)."""
+    llama.cpp weights it does only with batch-invariant sums (see docs/engine.md, "Determinism and batch invariance on llama.cpp")."""
     return sum(r["id"] in llm and r.get("completion") is not None and r.get("completion") == llm[r["id"]] for r in rows)
 
 

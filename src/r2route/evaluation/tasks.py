@@ -16,11 +16,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import defaults
 from ..errors import R2RouteError
 from ..labeling.data import read_jsonl
 from .graders import GRADERS, gsm8k_gold
 
-MATH_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
+MATH_SYSTEM = defaults.MATH_SYSTEM
 CODE_INSTRUCTION = (
     "Complete the following Python function. Reply with the whole function, imports included, "
     "in one ```python code block.\n\n```python\n{prompt}```"

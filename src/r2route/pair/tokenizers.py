@@ -17,7 +17,7 @@ _INIT_COPIES = ("_vocab", "_merges")
 def from_pretrained(location: str, **kwargs):
     """``AutoTokenizer.from_pretrained`` without the Python copies of the vocabulary and merges
     that only the constructor reads: for Qwen's 151,936 tokens they hold ~90 MiB of the ~140 MiB
-    the tokenizer adds to RSS, 6% of the default pair's weights (README, "Memory")."""
+    the tokenizer adds to RSS, 6% of the default pair's weights (docs/engine.md, "Caches")."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(location, **kwargs)

@@ -8,6 +8,7 @@ import pytest
 from r2route.cli import main
 from r2route.evaluation import EvalConfig, Evaluation, summarize
 from r2route.evaluation.summary import apgr, bootstrap_ci, compare, share_to_recover
+from r2route.errors import R2RouteError
 from r2route.evaluation.tasks import load_task
 
 from .conftest import QUESTIONS
@@ -189,6 +190,19 @@ def test_builtin_tasks_calibrate_on_records_they_never_evaluate():
     assert len(m.records) == 490 and {r.id for r in m.records}.isdisjoint(r.id for r in m.calibration)
     h = load_task("humaneval", limit=2, calibration_size=4)
     assert h.grader == "code" and "def " in h.records[0].gold["prompt_code"] and h.records[0].gold["entry_point"]
+
+
+@pytest.mark.skipif(not (load_task.__globals__["default_data_dir"]() / "gsm8k" / "test.jsonl").is_file(), reason="../shared/data not present")
+def test_a_record_range_keeps_file_ids_and_its_own_signature():
+    from r2route.evaluation.tasks import task_signature
+
+    held = load_task("gsm8k", first=300, limit=3, calibration_size=128)
+    assert [r.id for r in held.records] == [300, 301, 302]
+    assert [r.id for r in held.calibration] == list(range(7473 - 128, 7473))
+    assert task_signature(held) != task_signature(load_task("gsm8k", limit=3))  # a run directory holds one range
+    assert task_signature(load_task("gsm8k", first=0, limit=3)) == task_signature(load_task("gsm8k", limit=5))
+    with pytest.raises(R2RouteError, match="--first 500"):
+        load_task("gsm8k", first=500)
 
 
 # --- crash safety: SIGKILL at random points, rerun, same files ------------------------------------

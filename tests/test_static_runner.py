@@ -167,3 +167,26 @@ def test_unsupported_architecture_is_named(pair):
         assert resolve_runner(pair.slm) == "eager"
     finally:
         cfg.model_type = kind
+
+
+@pytest.mark.parametrize("agree", [1.0, 0.9, 0.5])
+def test_shape_models_agree_at_the_asked_fraction(agree):
+    """Echo models with --agree p: the LLM's next token is the SLM's at about a fraction p of the
+    positions of the SLM's own text (a hash picks them), and verified decoding is still lossless."""
+    from r2route.pair.shapes import build_shape_pair
+
+    pair = build_shape_pair("test", "test", torch.device("cpu"), torch.float32, echo=True, agree=agree)
+    prompt = pair.encode("Natalia sold clips.", chat=False)
+    slm, _ = Engine(pair, make_strategy("slm"), runner=STATIC).generate([prompt], GenerationConfig(max_new_tokens=400, ignore_eos=True))
+    seq = prompt + slm[0].token_ids
+    with torch.no_grad():
+        llm_next = pair.llm.model(torch.tensor([seq])).logits[0, len(prompt) - 1 : -1].argmax(-1).tolist()
+        slm_next = pair.slm.model(torch.tensor([seq])).logits[0, len(prompt) - 1 : -1].argmax(-1).tolist()
+    assert slm_next == slm[0].token_ids  # the SLM walks: each token the one after the last
+    agreed = sum(a == b for a, b in zip(llm_next, slm_next)) / len(slm_next)
+    assert abs(agreed - agree) < 0.06, agreed
+    spec, _ = Engine(pair, make_strategy("slm"), runner=STATIC).generate(
+        [prompt], GenerationConfig(max_new_tokens=40, ignore_eos=True, verify="all", max_draft=4))
+    with torch.no_grad():
+        ref = pair.llm.model.generate(torch.tensor([prompt]), max_new_tokens=40, do_sample=False, eos_token_id=None)
+    assert spec[0].token_ids == ref[0, len(prompt):].tolist()

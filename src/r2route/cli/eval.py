@@ -29,7 +29,8 @@ def eval_(
     accept_margin: Annotated[float, typer.Option("--accept-margin", help="The verified methods' acceptance margin in nats (0: lossless).")] = defaults.ACCEPT_MARGIN,
     max_draft: Annotated[int, typer.Option("--max-draft", help="spec's draft length, and the longest draft of the +verify methods.")] = defaults.MAX_DRAFT,
     llm_shares: Annotated[str, typer.Option("--llm-shares", help="Target LLM shares for the routed methods.")] = ",".join(map(str, defaults.EVAL_LLM_SHARES)),
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Evaluate the first N records.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Evaluate N records (from --first).")] = None,
+    first: Annotated[int, typer.Option("--first", help="Index of the first record to evaluate (0-based; ids stay the file's indexes).")] = 0,
     data: Annotated[Optional[str], typer.Option("--data", help="The task's JSONL file instead of ../shared/data.")] = None,
     prompt_field: Annotated[Optional[str], typer.Option("--prompt-field", help="Field holding the prompt (task files).")] = None,
     answer_field: Annotated[Optional[str], typer.Option("--answer-field", help="Field holding the gold answer (task files).")] = None,
@@ -60,7 +61,7 @@ def eval_(
                      max_new_tokens=max_new_tokens, batch=batch, probe_tokens=probe_tokens, accept_margin=accept_margin, max_draft=max_draft,
                      runner=runner)
     cfg.validate()
-    t = load_task(task, limit, calibration_size, data, prompt_field=prompt_field, answer_field=answer_field, grader=grader)
+    t = load_task(task, limit, calibration_size, data, prompt_field=prompt_field, answer_field=answer_field, grader=grader, first=first)
     if Path(out).exists() and not Path(out).is_dir():
         raise R2RouteError(f"--out {out} exists and is not a directory")
     pcfg = models.config()

@@ -61,7 +61,7 @@ class MixedStrategy(Strategy):
         device = view.logits.device
         routed = torch.zeros(self.n, dtype=torch.bool, device=device)
         for strategy, idx in self.groups:
-            sel = torch.tensor(idx, device=device)
+            sel = torch.tensor(idx).to(device, non_blocking=True)
             part = StepView(view.logits[sel], None if view.hidden is None else view.hidden[sel], view.tokens[sel], view.embed,
                             view.seeds[sel], view.positions[sel])
             routed[sel] = strategy.decide(part)

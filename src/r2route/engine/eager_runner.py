@@ -12,7 +12,7 @@ import torch
 
 from ..pair.loading import LoadedModel
 from .kv_cache import RowKVCache
-from .runner import HeldTokens, OutputHead, plan_groups, read_positions
+from .runner import HeldTokens, OutputHead, plan_groups, read_positions, to_device
 
 
 class EagerRunner(HeldTokens):
@@ -74,8 +74,8 @@ class EagerRunner(HeldTokens):
         if any(not 0 <= j - a < c for o, a, c in zip(outputs, starts, counts) for j in o):
             raise ValueError("an output position was not fed in this call")
         out = self._run(slots, new)
-        rows = torch.tensor([i for i, o in enumerate(outputs) for _ in o], device=self.device)
-        cols = torch.tensor([j - starts[i] for i, o in enumerate(outputs) for j in o], device=self.device)
+        rows = to_device([i for i, o in enumerate(outputs) for _ in o], self.device)
+        cols = to_device([j - starts[i] for i, o in enumerate(outputs) for j in o], self.device)
         hidden = out.last_hidden_state[rows, cols]
         self.cache.commit(slots, counts)
         self._hold(slots, seqs, ends)
@@ -115,7 +115,7 @@ class EagerRunner(HeldTokens):
     def _forward(self, slots: list[int], new: list[list[int]], with_logits: bool = True):
         counts = [len(x) for x in new]
         out = self._run(slots, new)
-        last = torch.tensor(counts, device=self.device) - 1
+        last = to_device(counts, self.device) - 1
         hidden = out.last_hidden_state[torch.arange(len(slots), device=self.device), last]
         self.cache.commit(slots, counts)
         for s, x in zip(slots, new):

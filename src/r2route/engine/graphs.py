@@ -34,6 +34,7 @@ import torch
 
 from ..pair.loading import LoadedModel
 from .device_step import SLMStep
+from .runner import to_device
 from .sampling import Draws
 from .static_runner import StaticRunner
 
@@ -118,8 +119,8 @@ class GraphRunner(StaticRunner):
         self._fill(b, w, slots, new)
         self._replay(("forward", b, w, k), lambda: self._forward_body(b, w, k))
         self._book(slots, new)
-        r = torch.tensor([s for s, c in zip(slots, cols) for _ in c], device=self.device)
-        c = torch.tensor([j for cs in cols for j in cs], device=self.device)
+        r = to_device([s for s, c in zip(slots, cols) for _ in c], self.device)
+        c = to_device([j for cs in cols for j in cs], self.device)
         return self.out_hidden[r, c]
 
     def _forward_body(self, b: int, w: int, k: int) -> None:
@@ -142,7 +143,7 @@ class GraphRunner(StaticRunner):
         pure = dataclasses.replace(step, timer=None)  # no events inside a graph: the router is not timed apart here
         self._replay(("step", b, k, pure), lambda: self._step_body(b, k, pure))
         self._book(slots, new)
-        idx = torch.tensor(slots, device=self.device)
+        idx = to_device(slots, self.device)
         probs = self.out_probs[:b].index_select(0, idx)[:, : step.vocab] if step.sampling else None
         return self.out_step[:, :b].index_select(1, idx), probs
 

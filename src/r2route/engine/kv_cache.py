@@ -44,7 +44,7 @@ class RowKVCache(Cache):
             self._grow(need)
         self._kv_len = need
         contiguous = slots == list(range(slots[0], slots[0] + len(slots)))
-        self._rows = slice(slots[0], slots[0] + len(slots)) if contiguous else torch.tensor(slots, device=device)
+        self._rows = slice(slots[0], slots[0] + len(slots)) if contiguous else torch.tensor(slots).to(device, non_blocking=True)
         q = torch.arange(new_tokens)
         pos = offsets[:, None] + q[None, :]  # [n, q]
         self._write_pos = pos.to(device)

@@ -19,7 +19,7 @@ import torch
 from ..errors import R2RouteError
 from ..pair.loading import LoadedModel
 from .decoder import Decoder, cache_shape
-from .runner import OutputHead, SlotLengths, plan_groups, read_positions
+from .runner import OutputHead, SlotLengths, plan_groups, read_positions, to_device
 
 # Attention reads the cache up to the longest row rounded up to this many positions, so a run of
 # steps reuses one shape (what a compiled or captured step needs) at a small cost in masked reads.
@@ -78,7 +78,7 @@ class StaticRunner(SlotLengths):
         h = torch.cat([self._run([slots[i] for i in g], [new[i] for i in g], [[len(new[i]) - 1] for i in g]) for g in groups])
         order = [i for g in groups for i in g]
         if order != list(range(len(new))):  # back in the callers' row order
-            h = h[torch.tensor(order, device=self.device).argsort()]
+            h = h[to_device(order, self.device).argsort()]
         return h, self.head(h)
 
     @torch.inference_mode()
@@ -109,8 +109,8 @@ class StaticRunner(SlotLengths):
         hidden = self._forward_rows(pack[:, :w], rows, pack[:, w + 1], slice(slots[0], slots[0] + n) if contiguous else rows,
                                     self._kv_len(slots, new))
         self._book(slots, new)
-        r = torch.tensor([i for i, c in enumerate(cols) for _ in c], device=self.device)
-        c = torch.tensor([j for cs in cols for j in cs], device=self.device)
+        r = to_device([i for i, c in enumerate(cols) for _ in c], self.device)
+        c = to_device([j for cs in cols for j in cs], self.device)
         return hidden[r, c]
 
     def _forward_rows(self, ids: torch.Tensor, rows: torch.Tensor, counts: torch.Tensor, read_rows, kv_len: int) -> torch.Tensor:

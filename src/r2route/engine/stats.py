@@ -76,8 +76,8 @@ class BatchStats(_Rates):
 
 class Timer:
     """Accumulates the time of a block of device work. On CUDA it records events around the block
-    and reads them only when asked, after the step's copy to the host has waited for them anyway,
-    so timing adds no synchronisation; on the CPU the work is done when the block ends."""
+    and reads those that have completed when asked (the step's copy to the host waits for them
+    anyway), so timing adds no synchronisation; on the CPU the work is done when the block ends."""
 
     def __init__(self, device: torch.device):
         self.cuda = device.type == "cuda"
@@ -100,9 +100,9 @@ class Timer:
 
     @property
     def seconds(self) -> float:
-        """Total time so far (on CUDA this waits for the last recorded block to finish)."""
-        for start, end in self._events:
-            end.synchronize()
+        """Total time of the blocks whose work has finished (on CUDA: those whose end event has
+        been reached; the step's copy to the host waits for them, so after it that is all)."""
+        while self._events and self._events[0][1].query():
+            start, end = self._events.pop(0)
             self._seconds += start.elapsed_time(end) / 1000.0
-        self._events.clear()
         return self._seconds

@@ -65,10 +65,14 @@ def _records(rows: list[tuple[int, dict]], path: Path, prompt_field: str, gold_f
 
 def load_task(task: str, limit: int | None = None, calibration_size: int = 32, data: str | None = None,
               data_dir: str | Path | None = None, prompt_field: str | None = None, answer_field: str | None = None,
-              grader: str | None = None) -> Task:
-    """Load ``task`` (a built-in name or a JSONL path); any problem is one clear line."""
+              grader: str | None = None, first: int = 0) -> Task:
+    """Load ``task`` (a built-in name or a JSONL path); any problem is one clear line. ``first``:
+    the index of the first record evaluated (records keep their file index as id); ``limit``: how
+    many from there."""
     if limit is not None and limit < 1:
         raise R2RouteError(f"--limit must be ≥ 1, got {limit}")
+    if first < 0:
+        raise R2RouteError(f"--first must be ≥ 0, got {first}")
     if calibration_size < 1:
         raise R2RouteError(f"--calibration-size must be ≥ 1, got {calibration_size}")
     root = Path(data_dir) if data_dir else default_data_dir()
@@ -120,10 +124,15 @@ def load_task(task: str, limit: int | None = None, calibration_size: int = 32, d
         if len(recs) <= calibration_size:
             raise R2RouteError(f"{path} has {len(recs)} records: too few to hold out {calibration_size} for calibration (lower --calibration-size)")
         cal_rows, recs = recs[-calibration_size:], recs[:-calibration_size]
+    if first >= len(recs):
+        raise R2RouteError(f"--first {first}: {path} has {len(recs)} records to evaluate")
+    recs = recs[first:]
     if limit is not None:
         recs = recs[:limit]
-    return Task(name=name, grader=grade, records=recs, calibration=cal_rows, system=system,
-                source={"file": str(path.resolve()), "calibration": "train split, last records" if task == "gsm8k" and not data else "held-out tail"})
+    source = {"file": str(path.resolve()), "calibration": "train split, last records" if task == "gsm8k" and not data else "held-out tail"}
+    if first:  # a run directory holds one range of records (runs made from record 0 keep their signature)
+        source["first"] = first
+    return Task(name=name, grader=grade, records=recs, calibration=cal_rows, system=system, source=source)
 
 
 def task_signature(t: Task) -> str:

@@ -26,8 +26,9 @@ from .params import count_params
 from .pair import ModelPair
 from .presets import tiny_tokenizer
 
-# hidden, layers, heads, kv heads, intermediate, vocab, tied embeddings
+# hidden, layers, heads, kv heads, intermediate, vocab, tied embeddings ("test": a small one for the tests)
 SHAPES: dict[str, tuple[int, int, int, int, int, int, bool]] = {
+    "test": (256, 2, 4, 2, 512, 4096, True),
     "0.5b": (896, 24, 14, 2, 4864, 151936, True),
     "1.5b": (1536, 28, 12, 2, 8960, 151936, True),
     "7b": (3584, 28, 28, 4, 18944, 152064, False),

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# A frozen replication: a router judged against SLM entropy on GSM8K test records it has never met.
+#
+#   bash scripts/replicate_router.sh freeze ROUTER_DIR   # copy the router in and write down its fingerprints
+#   git add results/replication && git commit           # the freeze is on record before any judged record is decoded
+#   bash scripts/replicate_router.sh judge               # resumable: rerun to continue
+#   bash scripts/replicate_router.sh report              # table, Pareto plot, paired differences with 95% intervals
+#
+# The judgement runs on GSM8K test records 300-499 (no router decision was ever made on them while
+# routers were chosen), with slm, llm, entropy and neural at target shares 0.1, 0.15 and 0.2, greedy,
+# 512 tokens, batch 4, thresholds calibrated on the last 128 GSM8K train records (never labeled),
+# eval's batch-invariant engine. Rounds of ${ROUND:-8} records run every method back to back, so a
+# stopped run compares the methods on the same records. Before every round the router's files are
+# checked against the fingerprints written at the freeze; any change stops the run.
+# Compare methods with `r2route eval --report`: per share, neural - entropy with a paired 95%
+# bootstrap interval over records, and the LLM share each method measured against its target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIR=results/replication
+FIRST=300
+COUNT=${COUNT:-200}
+ROUND=${ROUND:-8}
+
+fingerprints() {  # sha256 of the frozen router's files, one "HASH  FILE" line each
+  (cd "$DIR/router" && sha256sum router.json router.safetensors)
+}
+
+case "${1:-}" in
+  freeze)
+    src=${2:?usage: replicate_router.sh freeze ROUTER_DIR}
+    if [ -e "$DIR/FROZEN" ]; then
+      echo "error: $DIR is frozen already (a new router needs a new directory: DIR is fixed here)" >&2
+      exit 2
+    fi
+    mkdir -p "$DIR/router"
+    cp "$src/router.json" "$src/router.safetensors" "$DIR/router/"
+    {
+      echo "router: $src"
+      echo "commit: $(git rev-parse HEAD)"
+      echo "frozen: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+      echo "records: gsm8k test $FIRST-$((FIRST + COUNT - 1)); calibration: the last 128 gsm8k train records"
+      fingerprints
+    } > "$DIR/FROZEN"
+    cat "$DIR/FROZEN"
+    ;;
+  judge)
+    [ -e "$DIR/FROZEN" ] || { echo "error: freeze a router first: replicate_router.sh freeze ROUTER_DIR" >&2; exit 2; }
+    for ((L = ROUND; L - ROUND < COUNT; L += ROUND)); do
+      L=$((L < COUNT ? L : COUNT))
+      if ! diff <(fingerprints) <(grep -E '^[0-9a-f]{64}  ' "$DIR/FROZEN") > /dev/null; then
+        echo "error: the router in $DIR/router is not the one frozen in $DIR/FROZEN" >&2
+        exit 2
+      fi
+      r2route eval --task gsm8k --first "$FIRST" --limit "$L" --methods slm,llm,entropy,neural --llm-shares 0.1,0.15,0.2 \
+        --calibration-size 128 --router "$DIR/router" --out "$DIR/eval" "${@:2}"
+    done
+    ;;
+  report)
+    r2route eval --report "$DIR/eval"
+    ;;
+  *)
+    echo "usage: replicate_router.sh freeze ROUTER_DIR | judge | report" >&2
+    exit 2
+    ;;
+esac

@@ -143,3 +143,21 @@ def test_a_graph_step_copies_to_the_host_once(gpu_pair, gpu_prompts):
         sess.step()
     assert sess.slm.captures >= 1
     assert count_syncs(lambda: [sess.step() for _ in range(10)]) == 10
+
+
+def test_warm_up_captures_the_steps_that_decoding_replays(gpu_pair, gpu_prompts):
+    from r2route.engine import open_session
+
+    strat = make_strategy("random", llm_share=0.3)
+    sess = open_session(gpu_pair, strat, 4, runner="graph", context=512)
+    graphs, seconds = sess.warm_up()
+    assert graphs > 0 and seconds > 0
+    before = sess.slm.captures
+    gens = [GenerationConfig(max_new_tokens=N, ignore_eos=True, seed=i) for i in range(4)]
+    for i, (p, g) in enumerate(zip(gpu_prompts[:4], gens)):
+        sess.submit(i, p, g)
+    while sess.busy:
+        sess.step()
+    static, _ = Engine(gpu_pair, strat, max_batch=4, runner="static").generate(gpu_prompts[:4], gens)
+    assert [sess.finished[i].token_ids for i in range(4)] == [r.token_ids for r in static]
+    assert sess.slm.captures == before  # the SLM's greedy steps replayed what warm-up captured

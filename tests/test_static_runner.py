@@ -146,6 +146,12 @@ def test_each_transformers_runner_honours_the_interface(pair, kind):
     check_runner(make_runner(pair.llm, 4, runner=kind, context=128), pair.llm.model, 4)
 
 
+def test_warm_up_captures_nothing_without_a_gpu(pair):
+    from r2route.engine import open_session
+
+    assert open_session(pair, make_strategy("slm"), 2, runner="graph", context=256).warm_up() == (0, 0.0)
+
+
 def test_runner_choice(pair):
     assert resolve_runner(pair.slm) == "static"  # a covered architecture
     assert resolve_runner(pair.slm, "eager") == "eager"

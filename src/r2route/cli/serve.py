@@ -49,6 +49,9 @@ def serve(
     cfg = ServerConfig(model_name=model_name, api_key=api_key, max_body_bytes=max_body_bytes, default_max_tokens=max_tokens, max_batch=max_batch,
                        verify=verify_cfg, runner=generation.runner)
     app = create_app(mp, strat, cfg, router=getattr(strat, "bundle", None))
+    graphs, seconds = app.state.worker.session.warm_up()
+    if graphs:
+        print(f"r2route: captured {graphs} CUDA graphs in {seconds:.1f} s", file=sys.stderr, flush=True)
     print(f"r2route: serving {model_name} ({mp.slm.name} → {mp.llm.name}, {strat.describe()}) on http://{host}:{port}/v1", file=sys.stderr, flush=True)
     # uvicorn drains on SIGTERM, then re-raises it to the handler it found: with this one a server
     # that shut down cleanly exits 0, as process managers expect, instead of dying by the signal.

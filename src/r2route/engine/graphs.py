@@ -156,6 +156,22 @@ class GraphRunner(StaticRunner):
             self.out_probs[:b, : probs.shape[1]].copy_(probs)
 
     # --- capture and replay ---
+    def warm_up(self, step: SLMStep | None) -> None:
+        """Capture the graphs the first steps meet, at every batch bucket up to the slots and every
+        attention bucket of the window: the SLM's step with ``step`` (greedy), or one-token forwards
+        (the LLM's). Each runs with no row given a token, so no cache entry or length changes."""
+        if not self.capture:
+            return
+        kv = sorted({min(self.max_len, max(KV_MIN, 1 << i)) for i in range(self.max_len.bit_length() + 1)})
+        with torch.inference_mode():
+            for b in (x for x in BATCH_BUCKETS if x <= self.max_batch):
+                self.in_counts[:b].zero_()
+                for k in kv:
+                    if step is not None:
+                        self._replay(("step", b, k, step), lambda: self._step_body(b, k, step))
+                    else:
+                        self._replay(("forward", b, 1, k), lambda: self._forward_body(b, 1, k))
+
     def _replay(self, key: tuple, body: Callable[[], None]) -> None:
         if not self.capture:
             body()

@@ -18,6 +18,8 @@ A runner holds ``num_slots`` sequences (slots), each with its own length. The de
 - ``decode(slots, seqs, step, gens, positions)``: the SLM's step: a catch-up, then ``step`` (the
   step's device work, :class:`~.device_step.SLMStep`) on its hidden states and logits with the
   rows' draw settings; a graph-capturing runner replays both as one graph.
+- ``warm_up(step)``: prepare what the first steps will need (a graph runner captures its decode
+  graphs; others do nothing), with ``captures`` and ``capture_seconds`` saying what it cost.
 - counters ``calls``, ``tokens_fed``, ``refed`` (tokens fed again to rebuild a cache), for the stats.
 
 Logits come back as float32 [m, V] on the runner's device; the caller's ops stay there.
@@ -57,6 +59,8 @@ class Runner(Protocol):
 
     def decode(self, slots: list[int], seqs: list[list[int]], step, gens: list, positions: list[int]) -> tuple[torch.Tensor, torch.Tensor | None]: ...
 
+    def warm_up(self, step) -> None: ...
+
 
 def to_device(values, device: torch.device, dtype: torch.dtype = torch.long) -> torch.Tensor:
     """A small host list as a device tensor without a synchronisation: built on the host, then
@@ -67,8 +71,14 @@ def to_device(values, device: torch.device, dtype: torch.dtype = torch.long) -> 
 class HeldTokens:
     """Which token ids each slot's KV cache holds, so a forward can check the prefix it assumes:
     a caller that truncated one side and not the other, or fed a slot another row's text, is
-    caught at once instead of decoding from a silently wrong cache. Also the plain ``decode``: a
-    catch-up, then the step's device work."""
+    caught at once instead of decoding from a silently wrong cache. Also the plain ``decode`` (a
+    catch-up, then the step's device work) and ``warm_up`` (nothing to prepare)."""
+
+    captures = 0
+    capture_seconds = 0.0
+
+    def warm_up(self, step) -> None:
+        pass
 
     def decode(self, slots: list[int], seqs: list[list[int]], step, gens: list, positions: list[int]):
         hidden, logits = self.catch_up(slots, seqs)

@@ -93,6 +93,14 @@ class DecodeSession:
         self.stats = BatchStats()
         self._router_timer = Timer(self.device)
 
+    def warm_up(self) -> tuple[int, float]:
+        """Let the runners prepare what the first steps need (graph runners capture their decode
+        graphs; a server does this at start-up); returns (graphs captured, seconds)."""
+        runners = [(self.slm, SLMStep(self.handoff.vocab, self.strategy, self.embed))] + ([(self.llm, None)] if self.llm is not None else [])
+        for runner, step in runners:
+            runner.warm_up(step)
+        return sum(r.captures for r, _ in runners), sum(r.capture_seconds for r, _ in runners)
+
     def reset_stats(self) -> None:
         """Start counting afresh (between calls of an idle session)."""
         self.stats = BatchStats()

@@ -92,6 +92,7 @@ class DecodeSession:
         self.finished: dict[object, Result] = {}  # rid → result, until the caller pops it
         self.stats = BatchStats()
         self._router_timer = Timer(self.device)
+        self.steps_taken = 0  # what the schedule counts ages in (the stats keep a count of their own)
 
     def warm_up(self) -> tuple[int, float]:
         """Let the runners prepare what the first steps need (graph runners capture their decode
@@ -153,14 +154,15 @@ class DecodeSession:
         self._admit()
         if not self.rows:
             return []
-        ctx = StepContext(self.rows, self.slm, self.llm, self.stats, self.stats.steps)
+        ctx = StepContext(self.rows, self.slm, self.llm, self.stats, self.steps_taken)
         writers = [s for s, r in sorted(self.rows.items()) if not self.handoff.llm_turn(r) and not r.ends_here(self.window)]
         if writers:
             self._propose(ctx, writers)
-        due = self.schedule.due(self.rows, self.stats.steps, self.window, self.handoff)
+        due = self.schedule.due(self.rows, self.steps_taken, self.window, self.handoff)
         if due:
             self.handoff.check(ctx, due)
         events = self._emit()
+        self.steps_taken += 1
         self.stats.steps += 1
         self.stats.seconds += time.perf_counter() - t0
         self.stats.router_seconds = self._router_timer.seconds

@@ -48,7 +48,7 @@ class StaticRunner(SlotLengths):
         self.v = torch.zeros(size, dtype=lm.dtype, device=self.device)
         self.scratch = rows - 1  # the slot that padding tokens write to
         self.length = torch.zeros(rows, dtype=torch.long, device=self.device)
-        self.steps = torch.arange(context, device=self.device)
+        self.offsets = torch.arange(context, device=self.device)
         self._init_slots(num_slots)  # ``lengths``: the host's copy of ``length``
 
     def truncate(self, slot: int, length: int) -> None:
@@ -117,7 +117,7 @@ class StaticRunner(SlotLengths):
         """The device part of a forward: ``ids`` [n, w] of slots ``rows`` [n], ``counts`` [n] real
         tokens each (the rest padding, written to the scratch slot); positions from the lengths on
         the device, which it advances. Final hidden states [n, w, d]."""
-        offsets = self.steps[: ids.shape[1]][None, :]
+        offsets = self.offsets[: ids.shape[1]][None, :]
         real = offsets < counts[:, None]
         pos = (self.length[rows][:, None] + offsets).clamp_(max=self.max_len - 1)  # padding past the window reads the last row
         write_rows = torch.where(real, rows[:, None], self.scratch)

@@ -99,27 +99,26 @@ class StaticRunner(SlotLengths):
         self._check_room(slots, new)
         n, w = len(slots), max(len(x) for x in new)
         # The forward's one host-to-device copy: ids (padded), then each row's slot and count.
-        pack = torch.full((n, w + 2), self.pad_id, dtype=torch.long)
-        for i, (s, x) in enumerate(zip(slots, new)):
-            pack[i, :len(x)] = torch.tensor(x, dtype=torch.long)
-            pack[i, w], pack[i, w + 1] = s, len(x)
+        pack = torch.tensor([x + [self.pad_id] * (w - len(x)) + [s, len(x)] for s, x in zip(slots, new)])
         pack = pack.to(self.device, non_blocking=True)
         contiguous = slots == list(range(slots[0], slots[0] + n))
-        rows = pack[:, w]
-        hidden = self._forward_rows(pack[:, :w], rows, pack[:, w + 1], slice(slots[0], slots[0] + n) if contiguous else rows,
-                                    self._kv_len(slots, new))
+        rows = slice(slots[0], slots[0] + n) if contiguous else pack[:, w]
+        hidden = self._forward_rows(pack[:, :w], pack[:, w], pack[:, w + 1], rows, self._kv_len(slots, new))
         self._book(slots, new)
+        if all(c == [len(x) - 1] and len(x) == w for c, x in zip(cols, new)):  # each row's last token: a view
+            return hidden[:, w - 1]
         r = to_device([i for i, c in enumerate(cols) for _ in c], self.device)
         c = to_device([j for cs in cols for j in cs], self.device)
         return hidden[r, c]
 
     def _forward_rows(self, ids: torch.Tensor, rows: torch.Tensor, counts: torch.Tensor, read_rows, kv_len: int) -> torch.Tensor:
-        """The device part of a forward: ``ids`` [n, w] of slots ``rows`` [n], ``counts`` [n] real
-        tokens each (the rest padding, written to the scratch slot); positions from the lengths on
-        the device, which it advances. Final hidden states [n, w, d]."""
+        """The device part of a forward: ``ids`` [n, w] of slots ``rows`` [n] (``read_rows``: the
+        same as a slice where they are contiguous), ``counts`` [n] real tokens each (the rest
+        padding, written to the scratch slot); positions from the lengths on the device, which it
+        advances. Final hidden states [n, w, d]."""
         offsets = self.offsets[: ids.shape[1]][None, :]
         real = offsets < counts[:, None]
-        pos = (self.length[rows][:, None] + offsets).clamp_(max=self.max_len - 1)  # padding past the window reads the last row
+        pos = (self.length[read_rows][:, None] + offsets).clamp_(max=self.max_len - 1)  # padding past the window reads the last row
         write_rows = torch.where(real, rows[:, None], self.scratch)
         write_pos = torch.where(real, pos, offsets)
         hidden = self.decoder(ids, pos, write_rows, write_pos, read_rows, kv_len, self.k, self.v)

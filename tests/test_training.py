@@ -204,7 +204,50 @@ def test_cli_trains_ablates_and_generate_uses_the_router(capsys, tiny_labels, tm
     assert code == 2 and "router was trained for" in err and len(err.strip().splitlines()) == 1
 
 
+def test_seeds_train_one_router_each_and_keep_the_better_of_ensemble_and_best_seed(capsys, tiny_labels, tmp_path):
+    from r2route.router.model import RouterEnsemble, members
+
+    out = tmp_path / "router"
+    code, stdout, err = run_main(capsys, "train-router", "--labels", str(tiny_labels), "--out", str(out), "--pair", "tiny",
+                                 "--epochs", "2", "--width", "32", "--seeds", "0,1,2", "-q")
+    assert code == 0, err
+    report = json.loads((out / "seeds.json").read_text())
+    assert [x["seed"] for x in report["seeds"]] == [0, 1, 2]
+    best = max(report["seeds"], key=lambda x: x["pr_auc"])
+    ensemble_wins = report["ensemble"]["pr_auc"] >= best["pr_auc"]
+    assert report["chosen"] == ("ensemble" if ensemble_wins else f"seed {best['seed']}")
+    assert "seed 0" in stdout and "ensemble" in stdout
+    saved = load_router(out)
+    assert isinstance(saved.model, RouterEnsemble) == ensemble_wins
+    assert len(members(saved.model)) == (3 if ensemble_wins else 1)
+    chosen = report["ensemble"] if ensemble_wins else best
+    assert json.loads((out / "metrics.json").read_text())["router"]["pr_auc"] == pytest.approx(chosen["pr_auc"])
+
+
+def test_an_ensemble_routes_by_its_members_mean_logit_and_survives_saving(pair, tmp_path):
+    from r2route.router import RouterBundle, make_strategy, save_router
+    from r2route.router.model import RouterEnsemble, members
+    from r2route.router.strategies import StepView
+
+    from .test_engine import tiny_router
+
+    parts = [tiny_router(pair, seed=s).model for s in range(3)]
+    save_router(RouterBundle(RouterEnsemble(parts), pair=pair.identity()), tmp_path / "ens")
+    bundle = load_router(tmp_path / "ens")
+    assert isinstance(bundle.model, RouterEnsemble) and len(members(bundle.model)) == 3
+    torch.manual_seed(0)
+    n, d = 5, pair.slm.model.config.hidden_size
+    view = StepView(torch.randn(n, pair.slm.vocab_size), torch.randn(n, d), torch.tensor([3, 50, 7, 900, 12]), pair.slm.embed,
+                    torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.long))
+    got = make_strategy("neural", threshold=0.5, router=bundle).scores(view)
+    each = torch.stack([torch.logit(make_strategy("neural", threshold=0.5, router=RouterBundle(m)).scores(view), eps=1e-7) for m in parts])
+    torch.testing.assert_close(got, torch.sigmoid(each.mean(0)), atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(each[0], each[1])  # the members differ: the mean is not any one of them
+
+
 @pytest.mark.parametrize("make, args, message", [
+    (lambda p: write_labels(p), ["--seeds", "3"], "--seeds needs two or more"),
+    (lambda p: write_labels(p), ["--seeds", "1,x"], "--seeds must be comma-separated"),
     (None, [], "labels directory not found"),
     (lambda p: p.mkdir(), [], "no finished label run"),
     (lambda p: write_labels(p, positives=False), [], "no divergent tokens"),

@@ -33,6 +33,7 @@ def train_router(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Tokens per step.")] = defaults.ROUTER_BATCH,
     val_percent: Annotated[Optional[int], typer.Option("--val-percent", help="Re-split the labels by query with this share in validation (default: the labels' own split).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of initialisation and shuffling.")] = defaults.SEED,
+    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Comma-separated seeds: one router each, saved as their mean-logit ensemble unless one seed beats it on validation (seeds.json has every seed's figures).")] = None,
     models: Annotated[PairFlags, Only("pair", "slm")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
@@ -43,6 +44,12 @@ def train_router(
     from ..training.run import check_targets
 
     check_targets(target_recall, target_llm_share)
+    try:
+        seed_list = tuple(int(x) for x in seeds.split(",") if x.strip()) if seeds else ()
+    except ValueError:
+        raise R2RouteError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
+    if seeds is not None and len(set(seed_list)) < 2:
+        raise R2RouteError(f"--seeds needs two or more different seeds, got {seeds!r} (one seed: --seed)")
     feats = tuple(f.strip() for f in features.split(",") if f.strip())
     bad = [f for f in feats if f not in FEATURES]
     if bad or not feats:
@@ -63,7 +70,8 @@ def train_router(
             raise R2RouteError(f"the labels in {labels} were made with SLM {theirs['slm']} (tokenizer {theirs['tokenizer']}), "
                                f"not {mine['slm']} (tokenizer {mine['tokenizer']}): pass the labels' pair with --pair/--slm")
         embed, embed_size = model.embed, int(model.embed(ls.slm_token[:1]).shape[-1])
-    metrics = train_router_run(ls, out, cfg, embed, embed_size, target_recall, target_llm_share, labels_path=str(labels), progress=not quiet)
+    metrics = train_router_run(ls, out, cfg, embed, embed_size, target_recall, target_llm_share, labels_path=str(labels),
+                               progress=not quiet, seeds=seed_list)
     print_metrics(metrics)
     if ablation:
         print_ablation(run_ablations(ls, out, cfg, embed, embed_size, target_recall or defaults.ROUTER_TARGET_RECALL, progress=not quiet))

@@ -10,7 +10,7 @@ import torch
 
 from ..errors import R2RouteError
 from ..fileio import atomic_write_bytes
-from .model import RouterConfig, RouterModel
+from .model import RouterConfig, RouterEnsemble, RouterModel, members
 
 FORMAT = "r2route-router"
 VERSION = 1
@@ -75,6 +75,7 @@ def save_router(bundle: RouterBundle, out_dir: str | Path, dtype: torch.dtype = 
         "format": FORMAT,
         "version": VERSION,
         "config": bundle.model.cfg.to_dict(),
+        "members": len(members(bundle.model)),
         "threshold": bundle.threshold,
         "pair": bundle.pair,
         "curve": bundle.curve,
@@ -109,7 +110,8 @@ def load_router(path: str | Path, device: torch.device | str = "cpu") -> RouterB
         state = load(weights_path.read_bytes())
     except Exception as e:  # safetensors raises its own error types for truncated/garbled files
         raise R2RouteError(f"corrupt router weights {weights_path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    model = RouterModel(cfg)
+    n = int(meta.get("members", 1))
+    model = RouterModel(cfg) if n == 1 else RouterEnsemble([RouterModel(cfg) for _ in range(n)])
     try:
         model.load_state_dict({k: v.float() for k, v in state.items()})
     except RuntimeError as e:

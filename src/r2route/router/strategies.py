@@ -20,6 +20,7 @@ from ..errors import R2RouteError
 from .features import normalized_entropy, topk_logit_features
 from .folded import FoldedRouter
 from .io import RouterBundle
+from .model import members
 
 STRATEGIES = ("slm", "llm", "neural", "entropy", "random")
 
@@ -93,7 +94,8 @@ class EntropyStrategy(ScoreStrategy):
 
 
 class NeuralStrategy(ScoreStrategy):
-    """R2R's router: a small MLP over SLM features predicts whether the token is divergent."""
+    """R2R's router: a small MLP over SLM features predicts whether the token is divergent (an
+    ensemble's members each score, and their logits are averaged)."""
 
     name = "neural"
 
@@ -101,18 +103,17 @@ class NeuralStrategy(ScoreStrategy):
         super().__init__(threshold)
         self.bundle = bundle
         self.model = bundle.model
-        self.scorer = FoldedRouter(bundle.model.eval())
+        self.scorers = [FoldedRouter(m.eval()) for m in members(bundle.model)]
 
     @torch.inference_mode()
     def scores(self, view: StepView) -> torch.Tensor:
         cfg = self.model.cfg
-        logits = self.scorer(
-            view.hidden if "hidden" in cfg.features else None,
-            view.tokens,
-            view.embed,
-            topk_logit_features(view.logits, cfg.top_k, cfg.logits_ref) if "logits" in cfg.features else None,
-        )
-        return torch.sigmoid(logits)
+        args = (view.hidden if "hidden" in cfg.features else None, view.tokens, view.embed,
+                topk_logit_features(view.logits, cfg.top_k, cfg.logits_ref) if "logits" in cfg.features else None)
+        logits = self.scorers[0](*args)
+        for scorer in self.scorers[1:]:
+            logits = logits + scorer(*args)
+        return torch.sigmoid(logits / len(self.scorers))
 
 
 class RandomStrategy(Strategy):

@@ -24,7 +24,9 @@ def print_metrics(m: dict) -> None:
               caption="R@s: recall of divergent tokens when the top-s share of tokens goes to the LLM; @target: the LLM share the target recall needs")
     for col in ("score", "ROC", "PR", *_share_cols(), "@target"):
         t.add_column(col, justify="right" if col != "score" else "left")
-    rows = {"router": m["router"], **m["baselines"]}
+    seeds = m.get("seeds")
+    rows = {**({f"seed {x['seed']}": x for x in seeds["seeds"]} | {"ensemble": seeds["ensemble"]} if seeds else {}),
+            f"router{' (' + seeds['chosen'] + ')' if seeds else ''}": m["router"], **m["baselines"]}
     for name, s in rows.items():
         at = s.get("at_target_recall", {})
         t.add_row(name, _f(s["roc_auc"]), _f(s["pr_auc"]), *[_f(s["recall_at_share"][str(r)]) for r in REPORT_SHARES],

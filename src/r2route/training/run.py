@@ -19,6 +19,7 @@ from .. import defaults
 from ..errors import R2RouteError
 from ..fileio import atomic_write_json
 from ..router.io import RouterBundle, save_router
+from ..router.model import RouterEnsemble
 from .curves import routed_at, share_curve, summarize, threshold_for_recall, threshold_for_share
 from .labels import LabelSet
 from .plots import plot_curves
@@ -73,12 +74,33 @@ def fit(labels: LabelSet, cfg: TrainConfig, embed: Embed | None, embed_size: int
     return res, scores
 
 
+def fit_seeds(labels: LabelSet, cfg: TrainConfig, embed: Embed | None, embed_size: int, seeds: tuple[int, ...], progress: bool):
+    """Train one router per seed and their mean-logit ensemble; keep the ensemble unless a single
+    seed beats it on validation (PR-AUC). Returns (result to save, its scores, the seeds' report)."""
+    from dataclasses import replace
+
+    rows, y_val = eval_rows(labels)
+    fits = [fit(labels, replace(cfg, seed=s), embed, embed_size, progress) for s in seeds]
+    ensemble = RouterEnsemble([res.model for res, _ in fits])
+    scores = predict(ensemble, make_inputs(labels, rows, cfg.features, cfg.top_k, embed, cfg.logits_ref), int(rows.sum()))
+    report = {"seeds": [{"seed": s, **summarize(sc, y_val)} for s, (_, sc) in zip(seeds, fits)], "ensemble": summarize(scores, y_val)}
+    best = max(range(len(seeds)), key=lambda i: report["seeds"][i]["pr_auc"])
+    if report["seeds"][best]["pr_auc"] > report["ensemble"]["pr_auc"]:
+        report["chosen"] = f"seed {seeds[best]}"
+        return fits[best][0], fits[best][1], report
+    report["chosen"] = "ensemble"
+    res = fits[0][0]
+    return type(res)(model=ensemble, history=res.history, best_epoch=res.best_epoch, pos_weight=res.pos_weight), scores, report
+
+
 def train_router_run(labels: LabelSet, out: str | Path, cfg: TrainConfig, embed: Embed | None, embed_size: int,
                      target_recall: float | None = None, target_share: float | None = None,
-                     labels_path: str = "", progress: bool = True) -> dict:
+                     labels_path: str = "", progress: bool = True, seeds: tuple[int, ...] = ()) -> dict:
     """Train, calibrate and write ``router.safetensors``, ``router.json``, ``metrics.json`` and plots.
 
-    The threshold is set for ``target_share`` if given, else for ``target_recall`` (default: the paper's 0.95)."""
+    The threshold is set for ``target_share`` if given, else for ``target_recall`` (default: the paper's 0.95).
+    With two or more ``seeds``, one router is trained per seed and the saved router is their
+    ensemble or the best seed (:func:`fit_seeds`); ``seeds.json`` holds every seed's figures."""
     check_targets(target_recall, target_share)
     report_recall = target_recall or defaults.ROUTER_TARGET_RECALL
     out = Path(out)
@@ -86,7 +108,11 @@ def train_router_run(labels: LabelSet, out: str | Path, cfg: TrainConfig, embed:
         raise R2RouteError(f"--out {out} exists and is not a directory")
     rows, y_val = eval_rows(labels)
     t0 = time.perf_counter()
-    res, scores = fit(labels, cfg, embed, embed_size, progress)
+    seed_report = None
+    if len(seeds) > 1:
+        res, scores, seed_report = fit_seeds(labels, cfg, embed, embed_size, seeds, progress)
+    else:
+        res, scores = fit(labels, cfg, embed, embed_size, progress)
     seconds = time.perf_counter() - t0
     threshold = (threshold_for_share(scores, target_share) if target_share is not None
                  else threshold_for_recall(scores, y_val, report_recall))
@@ -112,11 +138,15 @@ def train_router_run(labels: LabelSet, out: str | Path, cfg: TrainConfig, embed:
         "training": {"config": _jsonable(asdict(cfg)), "best_epoch": res.best_epoch, "pos_weight": res.pos_weight,
                      "seconds": seconds, "history": res.history},
     }
+    if seed_report is not None:
+        metrics["seeds"] = seed_report
     save_router(_bundle(res.model, threshold, labels, scores, y_val,
                         {**{k: metrics[k] for k in ("train", "val", "target", "threshold", "params")},
                          "roc_auc": metrics["router"]["roc_auc"], "pr_auc": metrics["router"]["pr_auc"]}),
                 out, dtype=SAVE_DTYPE)
     atomic_write_json(out / "metrics.json", metrics, sort_keys=False)
+    if seed_report is not None:
+        atomic_write_json(out / "seeds.json", seed_report, sort_keys=False)
     title = f"{labels.pair.get('slm', '?')} → {labels.pair.get('llm', '?')}: {metrics['val']['tokens']} val tokens, {metrics['val']['divergent']} divergent"
     plot_curves({"router": scores, **baselines}, y_val, chosen, out, title)
     return metrics

@@ -30,10 +30,11 @@ def gpu_prompts(gpu_pair):
 def gpu_strategies(pair):
     from .test_engine import tiny_router
 
-    bundle = tiny_router(pair)
+    bundle = tiny_router(pair)  # folded on the CPU, then moved, as the CLI loads and attaches a router
+    strategies = {"neural": make_strategy("neural", threshold=0.5, router=bundle)}
     bundle.model.to("cuda")
-    return {"slm": make_strategy("slm"), "random": make_strategy("random", llm_share=0.3),
-            "entropy": make_strategy("entropy", threshold=0.93), "neural": make_strategy("neural", threshold=0.5, router=bundle)}
+    return strategies | {"slm": make_strategy("slm"), "random": make_strategy("random", llm_share=0.3),
+            "entropy": make_strategy("entropy", threshold=0.93)}
 
 
 @pytest.mark.parametrize("batch", [1, 8])

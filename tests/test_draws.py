@@ -64,6 +64,8 @@ def test_inverse_cdf_draw_follows_the_distribution():
     assert freq[1] == 0  # a zero-probability token is never drawn
     assert float((freq - p).abs().max()) < 0.01
     assert int(draw(p[None], torch.tensor([0.999999]))[0]) == 3  # the top of the range lands on the last token
+    # u · Σp rounding up to Σp lands on the last token that has probability, not past the support
+    assert int(draw(torch.tensor([[0.5, 0.5, 0.0, 0.0]]), torch.tensor([1.0]))[0]) == 1
 
 
 def test_vectorized_distributions_match_one_row_at_a_time():

@@ -176,3 +176,23 @@ def test_greedy_is_torch_argmax_with_ties_and_strided_rows():
     wide = torch.cat([x, torch.full((4, 9), 99.0)], dim=1)
     assert greedy(x) == torch.argmax(x, dim=-1).tolist() and greedy(x)[1] == 5
     assert greedy(wide[:, :1003]) == greedy(x)
+
+
+def test_a_folded_router_follows_its_inputs_to_another_device(pair):
+    """The CLI folds a router where it was loaded (the CPU) and moves the model to the pair's device
+    afterwards: the strategy's folded weights must follow the step's inputs there."""
+    from r2route.router import make_strategy
+    from r2route.router.strategies import StepView
+
+    from .test_engine import tiny_router
+
+    strategy = make_strategy("neural", threshold=0.5, router=tiny_router(pair))
+    assert strategy.scorers[0].device.type == "cpu"
+    meta = torch.device("meta")  # stands in for a GPU: any op mixing it with CPU tensors fails
+    n, d = 3, pair.slm.model.config.hidden_size
+    embed = lambda ids: torch.zeros(len(ids), d, device=meta)  # noqa: E731
+    view = StepView(torch.zeros(n, 1024, device=meta), torch.zeros(n, d, device=meta), torch.zeros(n, dtype=torch.long, device=meta),
+                    embed, torch.zeros(n, dtype=torch.long, device=meta), torch.zeros(n, dtype=torch.long, device=meta))
+    scores = strategy.scores(view)
+    assert scores.device == meta and scores.shape == (n,)
+    assert strategy.scorers[0].device == meta

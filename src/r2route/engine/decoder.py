@@ -19,6 +19,8 @@ import torch
 from torch.nn import functional as F
 
 ARCHITECTURES = ("llama", "qwen2", "mistral")
+# rotary scalings whose tables change with the sequence's length: one table per position cannot hold them
+LENGTH_DEPENDENT_ROPE = ("dynamic", "longrope")
 
 
 def supports(model: torch.nn.Module) -> bool:
@@ -31,7 +33,7 @@ def supports(model: torch.nn.Module) -> bool:
     return all(hasattr(layer.self_attn, n) for n in ("q_proj", "k_proj", "v_proj", "o_proj")) and not hasattr(layer.self_attn, "q_norm") \
         and all(hasattr(layer.mlp, n) for n in ("gate_proj", "up_proj", "down_proj", "act_fn")) \
         and all(hasattr(m, "variance_epsilon") for m in (layer.input_layernorm, layer.post_attention_layernorm, base.norm)) \
-        and hasattr(base, "rotary_emb")
+        and hasattr(base, "rotary_emb") and getattr(base.rotary_emb, "rope_type", "default") not in LENGTH_DEPENDENT_ROPE
 
 
 @dataclass(frozen=True)

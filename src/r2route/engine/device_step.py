@@ -28,6 +28,9 @@ class SLMStep:
     sampling: bool = False  # some row samples
     cut: bool = False  # some row cuts its distribution to top-p
     timer: Timer | None = field(default=None, compare=False)  # times the router (eager steps only)
+    # a runner may capture this step (pure device work, a strategy that lives as long as the
+    # session: per-request strategies would each capture graphs of their own)
+    capture: bool = field(default=False, compare=False)
 
     def __call__(self, hidden: torch.Tensor | None, logits: torch.Tensor, draws: Draws) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(tokens and decisions [2, n], the distributions drawn from [n, V] where some row samples)."""

@@ -80,7 +80,7 @@ class GraphRunner(StaticRunner):
         """(B, W, K) of a bucketed forward over these rows, or None where it does not fit a bucket."""
         b = bucket(max(slots) + 1, BATCH_BUCKETS)
         w = bucket(max(len(x) for x in new), WIDTH_BUCKETS)
-        if b is None or w is None or b > self.max_batch:
+        if b is None or w is None or b > self.max_batch or w > self.max_len:
             return None
         need = max(self.lengths[s] + len(x) for s, x in zip(slots, new))
         k = min(self.max_len, max(KV_MIN, 1 << (need - 1).bit_length()))
@@ -132,8 +132,10 @@ class GraphRunner(StaticRunner):
     def decode(self, slots: list[int], seqs: list[list[int]], step: SLMStep, gens: list, positions: list[int]):
         self._check_prefix(slots, seqs)
         new = [seq[self.lengths[s]:] for s, seq in zip(slots, seqs)]
+        if min(len(x) for x in new) == 0:
+            raise ValueError("decode needs at least one unseen token per slot")
         shape = self._shape(slots, new)
-        if shape is None or shape[1] != 1 or not getattr(step.strategy, "graphable", True):
+        if shape is None or shape[1] != 1 or not step.capture:
             return super().decode(slots, seqs, step, gens, positions)
         self._check_room(slots, new)
         b, _, k = shape
@@ -158,9 +160,10 @@ class GraphRunner(StaticRunner):
     # --- capture and replay ---
     def warm_up(self, step: SLMStep | None) -> None:
         """Capture the graphs the first steps meet, at every batch bucket up to the slots and every
-        attention bucket of the window: the SLM's step with ``step`` (greedy), or one-token forwards
-        (the LLM's). Each runs with no row given a token, so no cache entry or length changes."""
-        if not self.capture:
+        attention bucket of the window: the SLM's step with ``step`` (greedy; nothing where it may
+        not be captured), or one-token forwards (the LLM's). Each runs with no row given a token, so
+        no cache entry or length changes."""
+        if not self.capture or (step is not None and not step.capture):
             return
         kv = sorted({min(self.max_len, max(KV_MIN, 1 << i)) for i in range(self.max_len.bit_length() + 1)})
         with torch.inference_mode():

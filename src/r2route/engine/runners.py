@@ -43,6 +43,12 @@ def _eager(lm, num_slots, context, call_cost_tokens, invariant, call_shape, hidd
     return EagerRunner(lm, num_slots, _pad_id(lm), call_cost_tokens)
 
 
+def _static_window(lm, context: int | None) -> int:
+    """Positions a static cache holds: the caller's window (default STATIC_CONTEXT), never past the
+    model's own (a sliding-window model attends fully only within it)."""
+    return min(context or defaults.STATIC_CONTEXT, lm.context_window)
+
+
 def _check_static(lm) -> None:
     from .decoder import ARCHITECTURES, supports
 
@@ -55,14 +61,14 @@ def _static(lm, num_slots, context, call_cost_tokens, invariant, call_shape, hid
     from .static_runner import StaticRunner
 
     _check_static(lm)
-    return StaticRunner(lm, num_slots, context or min(lm.context_window, defaults.STATIC_CONTEXT), _pad_id(lm), call_cost_tokens)
+    return StaticRunner(lm, num_slots, _static_window(lm, context), _pad_id(lm), call_cost_tokens)
 
 
 def _graph(lm, num_slots, context, call_cost_tokens, invariant, call_shape, hidden):
     from .graphs import GraphRunner
 
     _check_static(lm)
-    return GraphRunner(lm, num_slots, context or min(lm.context_window, defaults.STATIC_CONTEXT), _pad_id(lm), call_cost_tokens)
+    return GraphRunner(lm, num_slots, _static_window(lm, context), _pad_id(lm), call_cost_tokens)
 
 
 def _llamacpp(lm, num_slots, context, call_cost_tokens, invariant, call_shape, hidden):

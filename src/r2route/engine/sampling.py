@@ -56,7 +56,9 @@ def draw(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """One token per row of ``probs`` [n, V] (need not sum to 1) from a uniform ``u`` [n] in [0, 1)."""
     cdf = probs.cumsum(-1)
     tokens = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True)[:, 0]
-    return tokens.clamp_(max=probs.shape[-1] - 1)  # u · Σp rounds up to Σp only at the last entry
+    # u · Σp can round up to Σp (about one draw in 2^24): take the last token that has probability
+    last = (probs > 0).cumsum(-1).argmax(-1)
+    return torch.minimum(tokens, last)
 
 
 def sample(logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.Tensor, u: torch.Tensor, cut: bool

@@ -97,7 +97,8 @@ class DecodeSession:
     def warm_up(self) -> tuple[int, float]:
         """Let the runners prepare what the first steps need (graph runners capture their decode
         graphs; a server does this at start-up); returns (graphs captured, seconds)."""
-        runners = [(self.slm, SLMStep(self.handoff.vocab, self.strategy, self.embed))] + ([(self.llm, None)] if self.llm is not None else [])
+        runners = [(self.slm, SLMStep(self.handoff.vocab, self.strategy, self.embed, capture=self.strategy.graphable))]
+        runners = (runners if self.strategy.needs_slm else []) + ([(self.llm, None)] if self.llm is not None else [])
         for runner, step in runners:
             runner.warm_up(step)
         return sum(r.captures for r, _ in runners), sum(r.capture_seconds for r, _ in runners)
@@ -198,7 +199,9 @@ class DecodeSession:
         rows = [self.rows[s] for s in slots]
         gens = [r.gen for r in rows]
         sampling, cut = switches(gens)
-        step = SLMStep(self.handoff.vocab, step_strategy([r.strategy for r in rows]), self.embed, sampling, cut, self._router_timer)
+        strategy = step_strategy([r.strategy for r in rows])
+        step = SLMStep(self.handoff.vocab, strategy, self.embed, sampling, cut, self._router_timer,
+                       capture=strategy is self.strategy and strategy.graphable)
         before = self._router_timer.seconds
         out, probs = self.slm.decode(slots, [r.tokens for r in rows], step, gens, [r.next_position for r in rows])
         out = out.cpu().tolist()  # the step's one copy to the host

@@ -61,6 +61,22 @@ class FoldedRouter:
             self.out, self.out_eps = _fold(model.norm, model.out), model.norm.eps
         self._token_terms: dict[int, torch.Tensor] = {}
 
+    def to(self, device: torch.device) -> FoldedRouter:
+        """Move the folded weights (made where the model was when folded) to ``device``."""
+        move = lambda t: t.to(device)  # noqa: E731
+        self.inp_w = None if self.inp_w is None else move(self.inp_w)
+        self.inp_b = move(self.inp_b)
+        if hasattr(self, "token_w"):
+            self.token_w = move(self.token_w)
+        self.blocks = [((move(uw), move(ub)), eps, move(dw), move(db)) for (uw, ub), eps, dw, db in self.blocks]
+        self.out = tuple(move(t) for t in self.out)
+        self._token_terms = {}
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return self.inp_b.device
+
     @torch.inference_mode()
     def __call__(self, hidden: torch.Tensor | None, tokens: torch.Tensor | None, embed: Callable[[torch.Tensor], torch.Tensor] | None,
                  topk_logprobs: torch.Tensor | None) -> torch.Tensor:

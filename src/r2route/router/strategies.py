@@ -38,11 +38,15 @@ class StepView:
 
 
 class Strategy(ABC):
-    """Decides per row whether a token goes to the LLM."""
+    """Decides per row whether a token goes to the LLM. A strategy's settings (a threshold, a
+    share) are fixed once it decodes: a runner that captures the step keeps them as constants."""
 
     name: str = ""
     #: False when the SLM's proposals are never used (LLM-only decoding skips the SLM entirely).
     needs_slm: bool = True
+    #: Whether ``decide`` is pure tensor work on the device, which a CUDA graph can capture (no
+    #: host copies, no Python-side effects). Off unless a strategy says so.
+    graphable: bool = False
 
     @abstractmethod
     def decide(self, view: StepView) -> torch.Tensor:
@@ -54,6 +58,7 @@ class Strategy(ABC):
 
 class SLMOnly(Strategy):
     name = "slm"
+    graphable = True
 
     def decide(self, view: StepView) -> torch.Tensor:
         return torch.zeros(view.tokens.shape[0], dtype=torch.bool, device=view.logits.device)
@@ -61,6 +66,7 @@ class SLMOnly(Strategy):
 
 class LLMOnly(Strategy):
     name = "llm"
+    graphable = True
     needs_slm = False
 
     def decide(self, view: StepView) -> torch.Tensor:
@@ -69,6 +75,8 @@ class LLMOnly(Strategy):
 
 class ScoreStrategy(Strategy):
     """Route where a score reaches the threshold; a higher score means a riskier SLM token."""
+
+    graphable = True
 
     def __init__(self, threshold: float):
         self.threshold = float(threshold)
@@ -108,6 +116,8 @@ class NeuralStrategy(ScoreStrategy):
     @torch.inference_mode()
     def scores(self, view: StepView) -> torch.Tensor:
         cfg = self.model.cfg
+        if self.scorers[0].device != view.logits.device:  # folded where the router was loaded, then moved
+            self.scorers = [scorer.to(view.logits.device) for scorer in self.scorers]
         args = (view.hidden if "hidden" in cfg.features else None, view.tokens, view.embed,
                 topk_logit_features(view.logits, cfg.top_k, cfg.logits_ref) if "logits" in cfg.features else None)
         logits = self.scorers[0](*args)
@@ -122,6 +132,7 @@ class RandomStrategy(Strategy):
     the same number)."""
 
     name = "random"
+    graphable = True
 
     def __init__(self, p: float):
         self.p = float(p)

@@ -286,7 +286,7 @@ def main() -> None:
                         cell.methods[f"random@{s}"] = (make_strategy("random", llm_share=res["share"]), {})
         for cell in cells:
             cost = None
-            if not args.no_step_cost and cell.engine._idle_session().slm.__class__.__name__ != "LlamaCppRunner":
+            if not args.no_step_cost and pair.slm.backend == "transformers":  # a bare forward of llama.cpp is not ours to time
                 cost = step_cost(cell, NeuralStrategy(bundle, threshold=2.0), device)  # scores are ≤ 1: never routes
             report["rows"] += report_cell(cell, batch, {n: runs[(id(cell), n)] for n in cell.methods}, cost, device)
         if device.type == "cpu":

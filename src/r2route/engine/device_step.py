@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..draws import SLM_DRAW, uniform
+from ..draws import SLM_DRAW
 from ..router.strategies import StepView, Strategy
-from .sampling import Draws, argmax, sample
+from .sampling import Draws
 from .stats import Timer
 from .threads import single_thread
 
@@ -25,6 +25,8 @@ class SLMStep:
     vocab: int  # logits past it are ids the LLM lacks (token handoff): never chosen
     strategy: Strategy
     embed: Callable[[torch.Tensor], torch.Tensor] = field(compare=False)
+    # the rows' sampler switches (the draws the step is given carry the same): part of what a
+    # captured step is keyed by
     sampling: bool = False  # some row samples
     cut: bool = False  # some row cuts its distribution to top-p
     timer: Timer | None = field(default=None, compare=False)  # times the router (eager steps only)
@@ -35,10 +37,7 @@ class SLMStep:
     def __call__(self, hidden: torch.Tensor | None, logits: torch.Tensor, draws: Draws) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(tokens and decisions [2, n], the distributions drawn from [n, V] where some row samples)."""
         logits = logits[:, : self.vocab]
-        if self.sampling:
-            tokens, probs = sample(logits, draws.temperature, draws.top_p, uniform(draws.seed, draws.position, SLM_DRAW), self.cut)
-        else:
-            tokens, probs = argmax(logits).to(logits.device), None
+        tokens, probs = draws.pick(logits, SLM_DRAW)
         view = StepView(logits, hidden, tokens, self.embed, draws.seed, draws.position)
         with self.timer or _untimed(), single_thread(logits.device.type == "cpu"):
             routed = self.strategy.decide(view)

@@ -139,12 +139,6 @@ def plan_groups(counts: list[int], call_cost_tokens: float) -> list[list[int]]:
     return groups[::-1]
 
 
-def head_logits(model: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
-    """A transformers model's LM head on already-selected positions, float32, with the output
-    transforms some families apply after it."""
-    return OutputHead(model)(hidden)
-
-
 class OutputHead:
     """A transformers model's LM head and the output transforms its family applies after it
     (read from the config once: a runner calls it every step)."""
@@ -174,6 +168,7 @@ def read_positions(model: torch.nn.Module, seq: list[int], start: int, chunk: in
     device = next(model.parameters()).device
     ids = torch.tensor([seq], dtype=torch.long, device=device)
     hidden = model.base_model(input_ids=ids, use_cache=False).last_hidden_state[0, start:]
+    head = OutputHead(model)
     for lo in range(0, hidden.shape[0], chunk):
         h = hidden[lo : lo + chunk]
-        yield h.float().cpu(), head_logits(model, h).cpu()
+        yield h.float().cpu(), head(h).cpu()

@@ -4,7 +4,9 @@
         --logits-ref max --width 64 --depth 1 --top-k 20 --json runs/learning-curve.jsonl
 
 The validation split (by query, --val-percent) stays fixed; the router trains on a seeded random
-subset of the training queries at each fraction, once per seed. For each run: recall of divergent
+subset of the training queries at each fraction, once per seed; or, with ``--queries 600,1200,1800``,
+on the training queries among the first N labeled queries (the labels as they stood when N queries
+were done), with the validation split of the whole run. For each run: recall of divergent
 validation tokens at LLM shares 0.1 and 0.2 and PR-AUC, beside SLM entropy's on the same tokens,
 and the router's recall lead over entropy with a 95% interval from a bootstrap over validation
 queries (tokens of one answer are not independent). A lead that grows with the fraction says more
@@ -51,6 +53,7 @@ def main() -> None:
     ap = parser(__doc__, pair="default", device=None)
     ap.add_argument("labels")
     ap.add_argument("--fractions", default="0.25,0.5,1")
+    ap.add_argument("--queries", default="", help="first-N-queries points instead of --fractions, e.g. 600,1200,1800")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--val-percent", type=int, default=20)
     ap.add_argument("--features", default="hidden,token,logits")
@@ -74,14 +77,22 @@ def main() -> None:
     out = []
     print(f"validation: {int(rows.sum()):,} tokens, {int(y.sum())} divergent, {len(np.unique(qid))} queries; "
           f"entropy recall@0.1 {ent_by[0.1][0].sum() / y.sum():.3f}, @0.2 {ent_by[0.2][0].sum() / y.sum():.3f}, PR-AUC {pr_auc(ent, y):.3f}")
-    for frac in (float(f) for f in args.fractions.split(",")):
+    points = ([("queries", int(n)) for n in args.queries.split(",")] if args.queries
+              else [("fraction", float(f)) for f in args.fractions.split(",")])
+    labeled = int(labels.query_id.max()) + 1
+    if any(kind == "queries" and point > labeled for kind, point in points):
+        raise SystemExit(f"error: --queries asks for more than the {labeled} queries labeled in {args.labels}")
+    for kind, point in points:
         for seed in (int(s) for s in args.seeds.split(",")):
-            keep = np.random.default_rng(seed).permutation(train_q)[: max(1, round(frac * len(train_q)))]
+            if kind == "queries":
+                keep = train_q[train_q < point]
+            else:
+                keep = np.random.default_rng(seed).permutation(train_q)[: max(1, round(point * len(train_q)))]
             drop = ~labels.is_val & ~np.isin(labels.query_id, keep)
             sub = dataclasses.replace(labels, divergent=np.where(drop, -2, labels.divergent).astype(np.int8))
             cfg = TrainConfig(features=feats, logits_ref=args.logits_ref, width=args.width, depth=args.depth, top_k=args.top_k, seed=seed)
             _, scores = fit(sub, cfg, embed, embed_size, progress=False)
-            rec = {"fraction": frac, "seed": seed, "train_queries": len(keep),
+            rec = {kind: point, "seed": seed, "train_queries": len(keep),
                    "train_positives": int(((sub.divergent == 1) & ~sub.is_val).sum()), "pr_auc": pr_auc(scores, y),
                    "entropy_pr_auc": pr_auc(ent, y)}
             for s in SHARES:
@@ -90,7 +101,7 @@ def main() -> None:
                 rec.update({f"recall@{s}": float(mine[0].sum() / y.sum()), f"entropy_recall@{s}": float(ent_by[s][0].sum() / y.sum()),
                             f"lead@{s}": lead, f"lead@{s}_ci95": [lo, hi]})
             out.append(rec)
-            line = (f"fraction {frac:.2f} seed {seed}: {rec['train_queries']} queries, {rec['train_positives']} positives | "
+            line = (f"{kind} {point} seed {seed}: {rec['train_queries']} queries, {rec['train_positives']} positives | "
                     f"PR-AUC {rec['pr_auc']:.3f} | " + " | ".join(
                         f"recall@{s} {rec[f'recall@{s}']:.3f}, lead {rec[f'lead@{s}']:+.3f} [{rec[f'lead@{s}_ci95'][0]:+.3f}, {rec[f'lead@{s}_ci95'][1]:+.3f}]"
                         for s in SHARES))

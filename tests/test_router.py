@@ -142,14 +142,18 @@ def test_block_topk_equals_topk(shape, k, sliced):
     assert torch.allclose(topk_logprobs(x, k).double(), ref, atol=1e-4)
 
 
+@pytest.mark.parametrize("n_members", [1, 3])
 @pytest.mark.parametrize("features", [("hidden",), ("token",), ("logits",), ("hidden", "token"), ("hidden", "token", "logits")])
-def test_folded_router_scores_like_the_module(features):
+def test_folded_router_scores_like_the_module(features, n_members):
+    """A router, or an ensemble's mean logit, folded into one set of ops gives the module's scores."""
     from r2route.router.folded import FoldedRouter
+    from r2route.router.model import RouterEnsemble
 
-    m = make(features, seed=3)
+    parts = [make(features, seed=3 + i) for i in range(n_members)]
     with torch.no_grad():  # trained-looking norms: folding a unit scale and zero shift would prove little
-        for p in m.parameters():
+        for p in (p for part in parts for p in part.parameters()):
             p.add_(torch.randn_like(p) * 0.5)
+    m = parts[0] if n_members == 1 else RouterEnsemble(parts).eval()
     table = torch.randn(50, 12, generator=torch.Generator().manual_seed(2))
     looked_up = []
 
@@ -187,7 +191,7 @@ def test_a_folded_router_follows_its_inputs_to_another_device(pair):
     from .test_engine import tiny_router
 
     strategy = make_strategy("neural", threshold=0.5, router=tiny_router(pair))
-    assert strategy.scorers[0].device.type == "cpu"
+    assert strategy.scorer.device.type == "cpu"
     meta = torch.device("meta")  # stands in for a GPU: any op mixing it with CPU tensors fails
     n, d = 3, pair.slm.model.config.hidden_size
     embed = lambda ids: torch.zeros(len(ids), d, device=meta)  # noqa: E731
@@ -195,4 +199,4 @@ def test_a_folded_router_follows_its_inputs_to_another_device(pair):
                     embed, torch.zeros(n, dtype=torch.long, device=meta), torch.zeros(n, dtype=torch.long, device=meta))
     scores = strategy.scores(view)
     assert scores.device == meta and scores.shape == (n,)
-    assert strategy.scorers[0].device == meta
+    assert strategy.scorer.device == meta

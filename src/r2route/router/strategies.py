@@ -103,7 +103,7 @@ class EntropyStrategy(ScoreStrategy):
 
 class NeuralStrategy(ScoreStrategy):
     """R2R's router: a small MLP over SLM features predicts whether the token is divergent (an
-    ensemble's members each score, and their logits are averaged)."""
+    ensemble scores by its members' mean logit, folded into one set of ops)."""
 
     name = "neural"
 
@@ -111,19 +111,15 @@ class NeuralStrategy(ScoreStrategy):
         super().__init__(threshold)
         self.bundle = bundle
         self.model = bundle.model
-        self.scorers = [FoldedRouter(m.eval()) for m in members(bundle.model)]
+        self.scorer = FoldedRouter(bundle.model.eval())
 
     @torch.inference_mode()
     def scores(self, view: StepView) -> torch.Tensor:
         cfg = self.model.cfg
-        if self.scorers[0].device != view.logits.device:  # folded where the router was loaded, then moved
-            self.scorers = [scorer.to(view.logits.device) for scorer in self.scorers]
-        args = (view.hidden if "hidden" in cfg.features else None, view.tokens, view.embed,
-                topk_logit_features(view.logits, cfg.top_k, cfg.logits_ref) if "logits" in cfg.features else None)
-        logits = self.scorers[0](*args)
-        for scorer in self.scorers[1:]:
-            logits = logits + scorer(*args)
-        return torch.sigmoid(logits / len(self.scorers))
+        if self.scorer.device != view.logits.device:  # folded where the router was loaded, then moved
+            self.scorer = self.scorer.to(view.logits.device)
+        return torch.sigmoid(self.scorer(view.hidden if "hidden" in cfg.features else None, view.tokens, view.embed,
+                                         topk_logit_features(view.logits, cfg.top_k, cfg.logits_ref) if "logits" in cfg.features else None))
 
 
 class RandomStrategy(Strategy):

@@ -222,6 +222,11 @@ def test_seeds_train_one_router_each_and_keep_the_better_of_ensemble_and_best_se
     assert len(members(saved.model)) == (3 if ensemble_wins else 1)
     chosen = report["ensemble"] if ensemble_wins else best
     assert json.loads((out / "metrics.json").read_text())["router"]["pr_auc"] == pytest.approx(chosen["pr_auc"])
+    # every seed is saved on its own, calibrated, and is a different router from the others
+    seed_routers = [load_router(out / "seeds" / f"seed-{s}") for s in (0, 1, 2)]
+    assert [b.metrics["pr_auc"] for b in seed_routers] == pytest.approx([x["pr_auc"] for x in report["seeds"]])
+    assert all(not isinstance(b.model, RouterEnsemble) and b.curve for b in seed_routers)
+    assert not torch.equal(seed_routers[0].model.out.weight, seed_routers[1].model.out.weight)
 
 
 def test_an_ensemble_routes_by_its_members_mean_logit_and_survives_saving(pair, tmp_path):

@@ -33,7 +33,7 @@ def train_router(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Tokens per step.")] = defaults.ROUTER_BATCH,
     val_percent: Annotated[Optional[int], typer.Option("--val-percent", help="Re-split the labels by query with this share in validation (default: the labels' own split).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of initialisation and shuffling.")] = defaults.SEED,
-    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Comma-separated seeds: one router each, saved as their mean-logit ensemble unless one seed beats it on validation (seeds.json has every seed's figures).")] = None,
+    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Comma-separated seeds: one router each, saved as their mean-logit ensemble unless one seed beats it on validation (seeds.json has every seed's figures; seeds/seed-N/ each seed's router).")] = None,
     models: Annotated[PairFlags, Only("pair", "slm")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:

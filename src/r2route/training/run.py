@@ -76,7 +76,8 @@ def fit(labels: LabelSet, cfg: TrainConfig, embed: Embed | None, embed_size: int
 
 def fit_seeds(labels: LabelSet, cfg: TrainConfig, embed: Embed | None, embed_size: int, seeds: tuple[int, ...], progress: bool):
     """Train one router per seed and their mean-logit ensemble; keep the ensemble unless a single
-    seed beats it on validation (PR-AUC). Returns (result to save, its scores, the seeds' report)."""
+    seed beats it on validation (PR-AUC). Returns (result to save, its scores, the seeds' report,
+    every seed's (result, scores))."""
     from dataclasses import replace
 
     rows, y_val = eval_rows(labels)
@@ -87,10 +88,10 @@ def fit_seeds(labels: LabelSet, cfg: TrainConfig, embed: Embed | None, embed_siz
     best = max(range(len(seeds)), key=lambda i: report["seeds"][i]["pr_auc"])
     if report["seeds"][best]["pr_auc"] > report["ensemble"]["pr_auc"]:
         report["chosen"] = f"seed {seeds[best]}"
-        return fits[best][0], fits[best][1], report
+        return fits[best][0], fits[best][1], report, fits
     report["chosen"] = "ensemble"
     res = fits[0][0]
-    return type(res)(model=ensemble, history=res.history, best_epoch=res.best_epoch, pos_weight=res.pos_weight), scores, report
+    return type(res)(model=ensemble, history=res.history, best_epoch=res.best_epoch, pos_weight=res.pos_weight), scores, report, fits
 
 
 def train_router_run(labels: LabelSet, out: str | Path, cfg: TrainConfig, embed: Embed | None, embed_size: int,
@@ -100,7 +101,9 @@ def train_router_run(labels: LabelSet, out: str | Path, cfg: TrainConfig, embed:
 
     The threshold is set for ``target_share`` if given, else for ``target_recall`` (default: the paper's 0.95).
     With two or more ``seeds``, one router is trained per seed and the saved router is their
-    ensemble or the best seed (:func:`fit_seeds`); ``seeds.json`` holds every seed's figures."""
+    ensemble or the best seed (:func:`fit_seeds`); ``seeds.json`` holds every seed's figures, and
+    each seed's router is saved, calibrated the same way, under ``seeds/seed-N/`` (so that
+    `r2route eval --router` can show how far one seed moves the router end to end)."""
     check_targets(target_recall, target_share)
     report_recall = target_recall or defaults.ROUTER_TARGET_RECALL
     out = Path(out)
@@ -108,14 +111,17 @@ def train_router_run(labels: LabelSet, out: str | Path, cfg: TrainConfig, embed:
         raise R2RouteError(f"--out {out} exists and is not a directory")
     rows, y_val = eval_rows(labels)
     t0 = time.perf_counter()
-    seed_report = None
+    seed_report, seed_fits = None, []
     if len(seeds) > 1:
-        res, scores, seed_report = fit_seeds(labels, cfg, embed, embed_size, seeds, progress)
+        res, scores, seed_report, seed_fits = fit_seeds(labels, cfg, embed, embed_size, seeds, progress)
     else:
         res, scores = fit(labels, cfg, embed, embed_size, progress)
     seconds = time.perf_counter() - t0
-    threshold = (threshold_for_share(scores, target_share) if target_share is not None
-                 else threshold_for_recall(scores, y_val, report_recall))
+
+    def calibrate(sc: np.ndarray) -> float:
+        return threshold_for_share(sc, target_share) if target_share is not None else threshold_for_recall(sc, y_val, report_recall)
+
+    threshold = calibrate(scores)
     chosen = routed_at(scores, y_val, threshold)
     baselines = baseline_scores(labels, rows)
     y_train, usable = labels.target(cfg.objective)
@@ -146,6 +152,10 @@ def train_router_run(labels: LabelSet, out: str | Path, cfg: TrainConfig, embed:
                 out, dtype=SAVE_DTYPE)
     atomic_write_json(out / "metrics.json", metrics, sort_keys=False)
     if seed_report is not None:
+        for seed, (seed_res, seed_scores), figures in zip(seeds, seed_fits, seed_report["seeds"]):
+            save_router(_bundle(seed_res.model, calibrate(seed_scores), labels, seed_scores, y_val,
+                                {"seed": seed, "roc_auc": figures["roc_auc"], "pr_auc": figures["pr_auc"]}),
+                        out / "seeds" / f"seed-{seed}", dtype=SAVE_DTYPE)
         atomic_write_json(out / "seeds.json", seed_report, sort_keys=False)
     title = f"{labels.pair.get('slm', '?')} → {labels.pair.get('llm', '?')}: {metrics['val']['tokens']} val tokens, {metrics['val']['divergent']} divergent"
     plot_curves({"router": scores, **baselines}, y_val, chosen, out, title)

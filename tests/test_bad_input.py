@@ -78,6 +78,7 @@ CASES = [
     Case("eval-out-is-file", "`eval --out` that is a file", "exists and is not a directory", (*EVAL[:-5], "--out", "good.jsonl", "--quiet", "--methods", "slm")),
     Case("report-not-a-run", "`eval --report` on a folder that is not a run", "plain-dir holds no evaluation", ("eval", "--report", "plain-dir")),
     Case("labels-no-positive", "`train-router` on labels with no divergent token", "no divergent", ("train-router", "--pair", "tiny", "--labels", "labels-neg", "--out", "router-out", "--quiet")),
+    Case("labels-too-few-queries", "`train-router --queries` beyond the labeled queries", "holds labels of the first", ("train-router", "--pair", "tiny", "--labels", "labels-neg", "--queries", "100000", "--out", "router-out", "--quiet")),
     Case("labels-not-a-run", "`train-router --labels` on a folder that is not a label run", "holds no finished label run", ("train-router", "--pair", "tiny", "--labels", "plain-dir", "--out", "router-out", "--quiet")),
     # --- the server ---
     Case("max-tokens-zero", "`max_tokens: 0`", "max_tokens", http=chat(max_tokens=0), status=400),

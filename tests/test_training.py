@@ -129,6 +129,14 @@ def tiny_labels(pair, tmp_path_factory):
     return root / "labels"
 
 
+def test_queries_keeps_the_labels_of_the_first_n_queries(tiny_labels):
+    full, first = read_labels(tiny_labels), read_labels(tiny_labels, queries=10)
+    keep = full.query_id < 10
+    assert 0 < keep.sum() < len(full) and np.unique(first.query_id).max() < 10
+    assert np.array_equal(first.divergent, full.divergent[keep]) and torch.equal(first.hidden, full.hidden[torch.from_numpy(keep)])
+    assert np.array_equal(first.is_val, full.is_val[keep])  # the split is by query: a query keeps its side
+
+
 @pytest.mark.parametrize("target", [{"target_recall": 0.9}, {"target_recall": 0.6}, {"target_share": 0.2}])
 def test_calibration_hits_the_target_on_validation(pair, tiny_labels, tmp_path, target):
     labels = read_labels(tiny_labels)

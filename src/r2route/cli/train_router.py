@@ -32,6 +32,7 @@ def train_router(
     lr: Annotated[float, typer.Option("--lr", help="AdamW learning rate.")] = defaults.ROUTER_LR,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Tokens per step.")] = defaults.ROUTER_BATCH,
     val_percent: Annotated[Optional[int], typer.Option("--val-percent", help="Re-split the labels by query with this share in validation (default: the labels' own split).")] = None,
+    queries: Annotated[Optional[int], typer.Option("--queries", help="Use the labels of the first N queries only: the router as it would be with N queries labeled (a learning curve).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of initialisation and shuffling.")] = defaults.SEED,
     seeds: Annotated[Optional[str], typer.Option("--seeds", help="Comma-separated seeds: one router each, saved as their mean-logit ensemble unless one seed beats it on validation (seeds.json has every seed's figures; seeds/seed-N/ each seed's router).")] = None,
     models: Annotated[PairFlags, Only("pair", "slm")],
@@ -59,7 +60,7 @@ def train_router(
     cfg.validate()
     if Path(out).exists() and not Path(out).is_dir():
         raise R2RouteError(f"--out {out} exists and is not a directory")
-    ls = read_labels(labels, val_percent)
+    ls = read_labels(labels, val_percent, queries)
     embed, embed_size = None, 0
     if "token" in feats or ablation:
         # the router is small: it trains on the CPU, where the labels are

@@ -60,9 +60,11 @@ class LabelSet:
         return 1.0 - np.exp(self.topk_logprobs[:, 0].float().numpy())
 
 
-def read_labels(path: str | Path, val_percent: int | None = None) -> LabelSet:
+def read_labels(path: str | Path, val_percent: int | None = None, queries: int | None = None) -> LabelSet:
     """Load a label directory. ``val_percent`` re-splits by query (the same hash as labeling);
-    None keeps the split the labels were made with. Any problem is one clear line."""
+    None keeps the split the labels were made with. ``queries`` keeps the first N queries' labels
+    (record indexes below N): the labels as they stood when N queries were done. Any problem is one
+    clear line."""
     root = Path(path).expanduser()
     if not root.is_dir():
         raise R2RouteError(f"labels directory not found: {root}")
@@ -81,6 +83,8 @@ def read_labels(path: str | Path, val_percent: int | None = None) -> LabelSet:
             "command that made them: it rebuilds shards from the saved answers and verdicts")
     if val_percent is not None and not 0 <= val_percent <= 100:
         raise R2RouteError(f"--val-percent must be in [0, 100], got {val_percent}")
+    if queries is not None and queries < 1:
+        raise R2RouteError(f"--queries must be ≥ 1, got {queries}")
     parts = {c: [] for c in _COLUMNS}
     for s in shards:
         try:
@@ -97,6 +101,12 @@ def read_labels(path: str | Path, val_percent: int | None = None) -> LabelSet:
     cat = {c: np.concatenate(v) if v else np.zeros(0) for c, v in parts.items()}
     if not len(cat["query_id"]):
         raise R2RouteError(f"{root} holds no labeled tokens")
+    if queries is not None:
+        read = int(meta.get("counts", {}).get("queries_read", 0))
+        if queries > read:
+            raise R2RouteError(f"--queries {queries}: {root} holds labels of the first {read} queries only")
+        keep = cat["query_id"] < queries
+        cat = {c: v[keep] for c, v in cat.items()}
     qid = cat["query_id"].astype(np.int64)
     if val_percent is None:
         is_val = cat["split"] == "val"

@@ -4,7 +4,7 @@
 #   bash scripts/replicate_router.sh freeze ROUTER_DIR   # copy the router in and write down its fingerprints
 #   git add results/replication && git commit           # the freeze is on record before any judged record is decoded
 #   bash scripts/replicate_router.sh judge               # resumable: rerun to continue
-#   bash scripts/replicate_router.sh report              # table, Pareto plot, paired differences with 95% intervals
+#   bash scripts/replicate_router.sh report              # table, Pareto plot, paired differences with 95% intervals, verdict
 #
 # The judgement runs on GSM8K test records 300-499 (no router decision was ever made on them while
 # routers were chosen), with slm, llm, entropy and neural at target shares 0.1, 0.15 and 0.2, greedy,
@@ -57,6 +57,23 @@ case "${1:-}" in
     ;;
   report)
     r2route eval --report "$DIR/eval"
+    # The shipping rule, applied mechanically: neural − entropy at 0.2 with its paired 95% interval above zero.
+    python - "$DIR/eval/summary.json" "$COUNT" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+for p in s["paired"]:
+    if p["method"] == "neural" and p["versus"] == "entropy":
+        lo, hi = p["ci95"]
+        print(f"share {p['target_share']}: neural - entropy {p['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}] on {p['n']} records")
+gate = next((p for p in s["paired"] if p["method"] == "neural" and p["versus"] == "entropy" and p["target_share"] == 0.2), None)
+if gate is None:
+    print("verdict: no neural - entropy comparison at 0.2 yet")
+elif gate["n"] < int(sys.argv[2]):
+    print(f"verdict: unfinished ({gate['n']} of {sys.argv[2]} records judged)")
+else:
+    print("verdict: PASS, the router may ship as the default" if gate["ci95"][0] > 0 else
+          "verdict: TIE OR WORSE, the router does not beat entropy on held-out records")
+PY
     ;;
   *)
     echo "usage: replicate_router.sh freeze ROUTER_DIR | judge | report" >&2

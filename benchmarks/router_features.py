@@ -1,6 +1,6 @@
 """Would the router gain from inputs beyond the SLM's step? A screen on the validation split.
 
-    python benchmarks/router_features.py results/labels-outcome --seeds 0,1,2,3,4 \
+    python benchmarks/router_features.py results/labels-outcome --queries 608 --seeds 0,1,2,3,4 \
         --json results/router-outcome/features.jsonl
 
 Candidate inputs, each computable at decode time from what the engine already holds:
@@ -36,8 +36,9 @@ CANDIDATES = {"plain": (), "position": ("position",), "recent": ("recent",), "bo
 
 
 def context_columns(root: Path, meta: dict, window: int) -> dict[str, np.ndarray]:
-    """Per label row (in read_labels' order): log(1 + position) and the SLM's mean and max entropy
-    over the previous ``window`` positions of the same answer (0 where there are none)."""
+    """Per label row (in read_labels' order): log(1 + position), the SLM's mean and max entropy
+    over the previous ``window`` positions of the same answer (0 where there are none), and the
+    row's query id."""
     qid, pos, ent = [], [], []
     for s in meta["shards"]:
         t = pq.read_table(root / s, columns=["query_id", "position", "entropy"])
@@ -56,7 +57,7 @@ def context_columns(root: Path, meta: dict, window: int) -> dict[str, np.ndarray
         for i in range(1, b - a):
             w = e[max(0, i - window):i]
             mean[a + i], peak[a + i] = w.mean(), w.max()
-    return {"position": np.log1p(pos).astype(np.float32)[:, None], "recent": np.stack([mean, peak], 1)}
+    return {"position": np.log1p(pos).astype(np.float32)[:, None], "recent": np.stack([mean, peak], 1), "query_id": qid}
 
 
 def scored(models, inputs, n) -> np.ndarray:
@@ -74,6 +75,7 @@ def main() -> None:
     ap.add_argument("labels")
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--val-percent", type=int, default=20)
+    ap.add_argument("--queries", type=int, default=None, help="the labels of the first N queries only")
     ap.add_argument("--window", type=int, default=8)
     ap.add_argument("--candidates", default=",".join(CANDIDATES))
     ap.add_argument("--logits-ref", default="max")
@@ -82,8 +84,11 @@ def main() -> None:
     ap.add_argument("--top-k", type=int, default=20)
     args = ap.parse_args()
     torch.set_num_threads(1)  # beside a running label job; the MLP is small
-    labels = read_labels(args.labels, args.val_percent)
+    labels = read_labels(args.labels, args.val_percent, args.queries)
     extra = context_columns(Path(args.labels), labels.meta, args.window)
+    qid = extra.pop("query_id")
+    if args.queries is not None:  # the rows read_labels kept
+        extra = {k: v[qid < args.queries] for k, v in extra.items()}
     feats = ("hidden", "token", "logits")
     slm = load_slm(PairConfig(pair=args.pair, device="cpu", dtype="float32"))
     embed_size = int(slm.embed(labels.slm_token[:1]).shape[-1])

@@ -10,8 +10,9 @@
 # ${FIRST:-2000}-$((${FIRST:-2000} + ${COUNT:-48} - 1)): never labeled (the labels use the first 1,856),
 # never used for calibration (the last 128), and no test record, so the test records stay unread.
 # Greedy, 512 tokens, batch 4, thresholds from the last 128 train records. Extra `r2route eval`
-# arguments go in EVAL_ARGS. Prints each run's accuracy and measured LLM share; every run decodes the
-# same records, so differences between routers are paired.
+# arguments go in EVAL_ARGS (split on spaces). Paths are taken from the repository root. Prints each
+# run's records, accuracy and measured LLM share; runs that hold the same records compare paired (a
+# stopped run is flagged: rerun the script to finish it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: compare_routers.sh OUT_DIR ROUTER_DIR...}
@@ -20,8 +21,9 @@ shift
 for d in "$@"; do
   [ -f "$d/router.json" ] || { echo "error: $d holds no router (no router.json)" >&2; exit 2; }
 done
+read -ra extra <<< "${EVAL_ARGS:-}"
 common=(--task gsm8k --data ../shared/data/gsm8k/train.jsonl --first "${FIRST:-2000}" --limit "${COUNT:-48}"
-        --llm-shares "${SHARE:-0.2}" --calibration-size 128 ${EVAL_ARGS:-})
+        --llm-shares "${SHARE:-0.2}" --calibration-size 128 "${extra[@]}")
 r2route eval "${common[@]}" --methods entropy --out "$out/entropy"
 for d in "$@"; do
   r2route eval "${common[@]}" --methods neural --router "$d" --out "$out/neural-$(echo "${d%/}" | tr '/' '_')"
@@ -30,9 +32,13 @@ python - "$out" <<'PY'
 import json, sys
 from pathlib import Path
 print(f"{'run':<48} {'correct':>9} {'accuracy':>9} {'LLM share':>10}")
+ids = {}
 for d in sorted(p for p in Path(sys.argv[1]).iterdir() if (p / "results.jsonl").is_file()):
     rows = [json.loads(line) for line in (d / "results.jsonl").read_text().splitlines() if line.strip()]
     if rows:
+        ids[d.name] = {r["id"] for r in rows}
         ok, tok, llm = sum(r["correct"] for r in rows), sum(r["tokens"] for r in rows), sum(r["llm_tokens"] for r in rows)
         print(f"{d.name:<48} {ok:>4}/{len(rows):<4} {ok / len(rows):>9.3f} {llm / max(tok, 1):>10.3f}")
+if len({frozenset(v) for v in ids.values()}) > 1:
+    print("warning: the runs hold different records (a run was stopped): rerun to finish before comparing")
 PY

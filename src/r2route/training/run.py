@@ -7,6 +7,7 @@ divergent tokens (or the target LLM share), and the full share curve is kept in 
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -129,6 +130,7 @@ def train_router_run(labels: LabelSet, out: str | Path, cfg: TrainConfig, embed:
     n_params = res.model.num_params()
     metrics = {
         "labels": labels_path,
+        "label_queries": int(labels.query_id.max()) + 1,  # the labels of query ids below this were read
         "pair": labels.pair,
         "train": {"queries": int(len(np.unique(labels.query_id[tr]))), "tokens": int(tr.sum()),
                   "positives": int(y_train[tr].sum()), "objective": cfg.objective},
@@ -152,6 +154,7 @@ def train_router_run(labels: LabelSet, out: str | Path, cfg: TrainConfig, embed:
                 out, dtype=SAVE_DTYPE)
     atomic_write_json(out / "metrics.json", metrics, sort_keys=False)
     if seed_report is not None:
+        shutil.rmtree(out / "seeds", ignore_errors=True)  # an earlier run's other seeds are not these routers' peers
         for seed, (seed_res, seed_scores), figures in zip(seeds, seed_fits, seed_report["seeds"]):
             save_router(_bundle(seed_res.model, calibrate(seed_scores), labels, seed_scores, y_val,
                                 {"seed": seed, "roc_auc": figures["roc_auc"], "pr_auc": figures["pr_auc"]}),

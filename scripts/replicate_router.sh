@@ -57,7 +57,8 @@ case "${1:-}" in
     ;;
   report)
     r2route eval --report "$DIR/eval"
-    # The shipping rule, applied mechanically: neural − entropy at 0.2 with its paired 95% interval above zero.
+    # The shipping rule, applied mechanically: neural − entropy at 0.2 with its paired 95% interval above zero;
+    # and each routed method's measured share against its target (the calibration goal: within ±0.02).
     python - "$DIR/eval/summary.json" "$COUNT" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -65,6 +66,11 @@ for p in s["paired"]:
     if p["method"] == "neural" and p["versus"] == "entropy":
         lo, hi = p["ci95"]
         print(f"share {p['target_share']}: neural - entropy {p['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}] on {p['n']} records")
+for p in s["points"]:
+    if p["method"] in ("neural", "entropy") and p.get("target_share") is not None:
+        off = p["llm_share"] - p["target_share"]
+        print(f"{p['method']:>7} at {p['target_share']}: measured LLM share {p['llm_share']:.3f} ({off:+.3f}; "
+              + ("within" if abs(off) <= 0.02 else "outside") + " the +/-0.02 calibration goal)")
 gate = next((p for p in s["paired"] if p["method"] == "neural" and p["versus"] == "entropy" and p["target_share"] == 0.2), None)
 if gate is None:
     print("verdict: no neural - entropy comparison at 0.2 yet")

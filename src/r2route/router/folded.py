@@ -10,9 +10,8 @@ Three foldings remove about half of the ops without changing the function (it eq
 - the token feature depends on the token id alone: its share of the input layer is computed from
   the SLM's embedding. On the CPU it is cached per id (a row of members × width floats per
   distinct token seen: a llama.cpp SLM dequantizes embedding rows from its file, and a lookup
-  costs ops per step); on a
-  GPU it is computed each step from the embedding on the device, since finding which ids are new
-  would cost a copy to the host.
+  costs ops per step); on a GPU it is computed each step from the embedding on the device, since
+  finding which ids are new would cost a copy to the host.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import torch
 
 from ..draws import SLM_DRAW
 from ..router.strategies import StepView, Strategy
+from .runner import to_device
 from .sampling import Draws
 from .stats import Timer
 from .threads import single_thread
@@ -63,7 +64,7 @@ class MixedStrategy(Strategy):
         device = view.logits.device
         routed = torch.zeros(self.n, dtype=torch.bool, device=device)
         for strategy, idx in self.groups:
-            sel = torch.tensor(idx).to(device, non_blocking=True)
+            sel = to_device(idx, device)
             part = StepView(view.logits[sel], None if view.hidden is None else view.hidden[sel], view.tokens[sel], view.embed,
                             view.seeds[sel], view.positions[sel])
             routed[sel] = strategy.decide(part)

@@ -15,6 +15,7 @@ import torch
 from transformers.cache_utils import Cache
 
 from .. import defaults
+from .runner import to_device
 
 
 class RowKVCache(Cache):
@@ -44,7 +45,7 @@ class RowKVCache(Cache):
             self._grow(need)
         self._kv_len = need
         contiguous = slots == list(range(slots[0], slots[0] + len(slots)))
-        self._rows = slice(slots[0], slots[0] + len(slots)) if contiguous else torch.tensor(slots).to(device, non_blocking=True)
+        self._rows = slice(slots[0], slots[0] + len(slots)) if contiguous else to_device(slots, device)
         q = torch.arange(new_tokens)
         pos = offsets[:, None] + q[None, :]  # [n, q]
         self._write_pos = pos.to(device)

@@ -15,7 +15,7 @@ import torch
 
 from ..draws import SLM_DRAW
 from ..router.strategies import StepView, Strategy
-from .runner import to_device
+from .transfer import to_device
 from .sampling import Draws
 from .stats import Timer
 from .threads import single_thread

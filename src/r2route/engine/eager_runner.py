@@ -12,7 +12,8 @@ import torch
 
 from ..pair.loading import LoadedModel
 from .kv_cache import RowKVCache
-from .runner import HeldTokens, OutputHead, plan_groups, read_positions, to_device
+from .runner import HeldTokens, OutputHead, plan_groups, read_positions
+from .transfer import to_device
 
 
 class EagerRunner(HeldTokens):

@@ -34,7 +34,7 @@ import torch
 
 from ..pair.loading import LoadedModel
 from .device_step import SLMStep
-from .runner import to_device
+from .transfer import to_device
 from .sampling import Draws
 from .static_runner import StaticRunner
 

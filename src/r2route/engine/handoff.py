@@ -40,6 +40,7 @@ from .row import Row
 from .runner import Runner
 from .sampling import Draws
 from .stats import BatchStats
+from .transfer import to_device
 from .verify import Checked, judge
 
 PIECES = ("token", "word")
@@ -132,9 +133,8 @@ class TokenHandoff:
         """(accepted, token) at each (row, position), judged on the device and copied to the host once."""
         gens = [r.gen for r, _ in at]
         draws = Draws.of(gens, [p for _, p in at], logits.device)
-        ints = torch.tensor([[r.tokens[p] if p < len(r.tokens) else -1 for r, p in at], [r.mode.verified for r, _ in at]])
-        ints = ints.to(logits.device, non_blocking=True)
-        margin = torch.tensor([g.accept_margin for g in gens]).to(logits.device, non_blocking=True)
+        ints = to_device([[r.tokens[p] if p < len(r.tokens) else -1 for r, p in at], [int(r.mode.verified) for r, _ in at]], logits.device)
+        margin = to_device([g.accept_margin for g in gens], logits.device, torch.float32)
         qs = [r.mode.q(p) if p < len(r.tokens) else None for r, p in at]
         q = None
         if any(x is not None for x in qs):

@@ -15,7 +15,7 @@ import torch
 from transformers.cache_utils import Cache
 
 from .. import defaults
-from .runner import to_device
+from .transfer import to_device
 
 
 class RowKVCache(Cache):

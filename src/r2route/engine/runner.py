@@ -62,12 +62,6 @@ class Runner(Protocol):
     def warm_up(self, step) -> None: ...
 
 
-def to_device(values, device: torch.device, dtype: torch.dtype = torch.long) -> torch.Tensor:
-    """A small host list as a device tensor without a synchronisation: built on the host, then
-    copied asynchronously (``torch.tensor(..., device=cuda)`` would wait for the copy)."""
-    return torch.tensor(values, dtype=dtype).to(device, non_blocking=True)
-
-
 class HeldTokens:
     """Which token ids each slot's KV cache holds, so a forward can check the prefix it assumes:
     a caller that truncated one side and not the other, or fed a slot another row's text, is

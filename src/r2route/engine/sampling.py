@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from ..draws import uniform
+from .transfer import to_device
 
 
 def argmax(logits: torch.Tensor) -> torch.Tensor:
@@ -83,8 +84,8 @@ class Draws:
     @classmethod
     def of(cls, gens, positions: list[int], device: torch.device) -> Draws:
         """From each row's GenerationConfig and the position its next draw is for."""
-        floats = torch.tensor([[g.temperature for g in gens], [g.top_p for g in gens]], dtype=torch.float32).to(device, non_blocking=True)
-        ints = torch.tensor([[g.seed for g in gens], positions], dtype=torch.long).to(device, non_blocking=True)
+        floats = to_device([[g.temperature for g in gens], [g.top_p for g in gens]], device, torch.float32)
+        ints = to_device([[g.seed for g in gens], positions], device)
         sampling, cut = switches(gens)
         return cls(floats[0], floats[1], ints[0], ints[1], sampling, cut)
 

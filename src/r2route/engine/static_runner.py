@@ -19,7 +19,8 @@ import torch
 from ..errors import R2RouteError
 from ..pair.loading import LoadedModel
 from .decoder import Decoder, cache_shape
-from .runner import OutputHead, SlotLengths, plan_groups, read_positions, to_device
+from .runner import OutputHead, SlotLengths, plan_groups, read_positions
+from .transfer import to_device
 
 # Attention reads the cache up to the longest row rounded up to this many positions, so a run of
 # steps reuses one shape (what a compiled or captured step needs) at a small cost in masked reads.

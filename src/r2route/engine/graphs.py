@@ -82,8 +82,8 @@ class GraphRunner(StaticRunner):
         w = bucket(max(len(x) for x in new), WIDTH_BUCKETS)
         if b is None or w is None or b > self.max_batch or w > self.max_len:
             return None
-        need = max(self.lengths[s] + len(x) for s, x in zip(slots, new))
-        k = min(self.max_len, max(KV_MIN, 1 << (need - 1).bit_length()))
+        # Powers of two, not the eager step's KV_LEN_STEP: each attention length is one more graph.
+        k = min(self.max_len, max(KV_MIN, 1 << (self._need(slots, new) - 1).bit_length()))
         return b, w, k
 
     def _fill(self, b: int, w: int, slots: list[int], new: list[list[int]], gens=None, positions=None) -> None:

@@ -132,9 +132,12 @@ class StaticRunner(SlotLengths):
                 raise R2RouteError(f"slot {s} would hold {self.lengths[s] + len(x)} tokens; its KV cache holds {self.max_len} "
                                    "(a longer context needs a larger window)")
 
+    def _need(self, slots: list[int], new: list[list[int]]) -> int:
+        """Cache entries the longest row holds once ``new`` is written: what attention must read."""
+        return max(self.lengths[s] + len(x) for s, x in zip(slots, new))
+
     def _kv_len(self, slots: list[int], new: list[list[int]]) -> int:
-        need = max(self.lengths[s] + len(x) for s, x in zip(slots, new))
-        return min(self.max_len, -(-need // KV_LEN_STEP) * KV_LEN_STEP)
+        return min(self.max_len, -(-self._need(slots, new) // KV_LEN_STEP) * KV_LEN_STEP)
 
     def _book(self, slots: list[int], new: list[list[int]]) -> None:
         """The host's side of a forward: its copy of the lengths, the held tokens, the counters."""

@@ -28,6 +28,10 @@ host adds to a step (goal ≤ 1.3). On CUDA, host synchronisations per routed st
 with torch's sync debug mode. Memory: peak RSS beyond the imports ÷ weights on the CPU; on CUDA peak
 GPU memory ÷ (weights + KV caches).
 
+Warm-up: the seconds of the first 8 tokens of every method, before timing (first kernels, graph
+captures and, on the graph-compiled runner, torch.compile's compiling): what a runner costs before
+its first timed token; on a GPU graph runners also report captures and their seconds.
+
 Methods are interleaved round-robin and the median of --repeats is reported, so drift on a shared
 machine hits all methods alike. Every JSON row names its runner, workload, batch and method.
 """
@@ -86,10 +90,13 @@ def timed(cell: Cell, name: str, device: torch.device) -> dict:
 
 
 def catch_up_cost(engine: Engine, prompt_ids: list[int], n: int = 256) -> float:
-    """The LLM's seconds per token when it catches up on n tokens in one call (slot 0, emptied after)."""
+    """The LLM's seconds per token when it catches up on n tokens in one call (slot 0, emptied after),
+    timed at the second such call: the first may compile or capture that shape."""
     runner = engine.runner("llm")
     n = min(n, engine._idle_session().window - 1)
     ids = (list(prompt_ids) * (n // len(prompt_ids) + 1))[:n]
+    runner.reset(0)
+    runner.catch_up([0], [ids])
     runner.reset(0)
     sync(engine.pair.device)
     t = time.perf_counter()
@@ -161,7 +168,7 @@ def build_cells(pair, args, batch: int, bundle) -> list[Cell]:
     return cells
 
 
-def report_cell(cell: Cell, batch: int, runs: dict, cost: dict | None, device) -> list[dict]:
+def report_cell(cell: Cell, batch: int, runs: dict, cost: dict | None, warm_s: float) -> list[dict]:
     med = {n: statistics.median(x["tps"] for x in runs[n]) for n in cell.methods}
     cs_cl = med["llm"] / med["slm"]
     first = cell.prompts[0] if isinstance(cell.prompts[0], list) else cell.prompts[0].llm
@@ -189,6 +196,8 @@ def report_cell(cell: Cell, batch: int, runs: dict, cost: dict | None, device) -
                  f"{row['latency_p50']:>7.2f}{row['ttft_p50']:>7.3f}")
         print(line)
         rows.append(row)
+    print(f"  warm-up (8 tokens of each method: first kernels, graphs, compiling) {warm_s:.1f} s")
+    rows.append({"runner": cell.runner, "workload": cell.workload, "batch": batch, "method": "warm-up", "seconds": warm_s})
     sess = cell.engine._idle_session()
     captures = [getattr(r, "captures", None) for r in (sess.slm, sess.llm)]
     if any(c is not None for c in captures):
@@ -231,7 +240,7 @@ def main() -> None:
                     "input token and agree everywhere (no rollbacks: provisional routing's best case; plain random weights are its worst)")
     ap.add_argument("--agree", type=float, help="with --shapes --echo: the LLM agrees with the SLM's token at this fraction of "
                     "positions (a seeded hash picks them; the default pair agrees at ~0.93), instead of everywhere")
-    ap.add_argument("--runners", default="auto", help="comma-separated: auto, eager, static, graph, llama.cpp")
+    ap.add_argument("--runners", default="auto", help="comma-separated: auto, eager, static, graph, graph-compiled, llama.cpp")
     ap.add_argument("--workloads", default="synthetic", help="comma-separated: synthetic, eval, eval-fast")
     ap.add_argument("--spec", type=common.int_list, default=[], help="comma-separated draft lengths K: also speculative decoding")
     ap.add_argument("--shares", default="0.1,0.2")
@@ -272,9 +281,14 @@ def main() -> None:
         gc.collect()  # the last batch size's engines and caches are gone before this one's peak is read
         reset_peak_rss()
         cells = build_cells(pair, args, batch, bundle)
-        for cell in cells:  # warm-up: kernels, allocator, caches
+        warm = {}
+        for cell in cells:  # warm-up: kernels, allocator, caches, graphs (and compiling, for graph-compiled)
+            sync(device)
+            t = time.perf_counter()
             for strat, over in cell.methods.values():
                 cell.engine.generate(cell.prompts, [dataclasses.replace(g, max_new_tokens=8, **over) for g in cell.gens], strat)
+            sync(device)
+            warm[id(cell)] = time.perf_counter() - t
         runs = {(id(c), n): [] for c in cells for n in c.methods}
         for _ in range(args.repeats):  # round-robin: drift on a shared machine hits every method alike
             for cell in cells:
@@ -288,7 +302,7 @@ def main() -> None:
             cost = None
             if not args.no_step_cost and pair.slm.backend == "transformers":  # a bare forward of llama.cpp is not ours to time
                 cost = step_cost(cell, NeuralStrategy(bundle, threshold=2.0), device)  # scores are ≤ 1: never routes
-            report["rows"] += report_cell(cell, batch, {n: runs[(id(cell), n)] for n in cell.methods}, cost, device)
+            report["rows"] += report_cell(cell, batch, {n: runs[(id(cell), n)] for n in cell.methods}, cost, warm[id(cell)])
         if device.type == "cpu":
             mem = (common.proc_status("VmHWM")["VmHWM"] * 1024 - base_rss) / weights
             print(f"  peak RSS beyond imports ÷ weights at batch {batch} = {mem:.3f} (goal ≤ 1.2)")

@@ -9,7 +9,7 @@ from r2route.engine.runner import Runner
 
 def full_logits(model, seq):
     with torch.no_grad():
-        return model(torch.tensor([seq])).logits[0, -1].float()
+        return model(torch.tensor([seq], device=model.device)).logits[0, -1].float().cpu()
 
 
 def check_runner(runner, model, num_slots: int, atol: float = 1e-4):

@@ -162,3 +162,15 @@ def test_warm_up_captures_the_steps_that_decoding_replays(gpu_pair, gpu_prompts)
     static, _ = Engine(gpu_pair, strat, max_batch=4, runner="static").generate(gpu_prompts[:4], gens)
     assert [sess.finished[i].token_ids for i in range(4)] == [r.token_ids for r in static]
     assert sess.slm.captures == before  # the SLM's greedy steps replayed what warm-up captured
+
+
+def test_compiled_graphs_honour_the_runner_interface(gpu_pair):
+    """torch.compile's kernels captured in graphs: every runner verb within the CPU check's tolerance
+    of a full forward from scratch (fused kernels round differently, so not token for token)."""
+    from r2route.engine.runners import make_runner
+
+    from .runner_checks import check_runner
+
+    runner = make_runner(gpu_pair.llm, 4, runner="graph-compiled", context=512)
+    check_runner(runner, gpu_pair.llm.model, 4)
+    assert runner.captures > 0

@@ -146,6 +146,31 @@ def test_each_transformers_runner_honours_the_interface(pair, kind):
     check_runner(make_runner(pair.llm, 4, runner=kind, context=128), pair.llm.model, 4)
 
 
+def test_the_compiled_graph_runner_honours_the_interface(pair):
+    """torch.compile's kernels (fused, so rounded differently) within the same tolerance, and really
+    compiled: dynamo traced graphs rather than leaving the forward eager."""
+    from torch._dynamo.utils import counters
+
+    graphs = counters["stats"]["unique_graphs"]
+    check_runner(make_runner(pair.llm, 4, runner="graph-compiled", context=128), pair.llm.model, 4)
+    assert counters["stats"]["unique_graphs"] > graphs
+
+
+def test_a_compiled_forward_writes_the_cache_in_place(pair):
+    """Inductor's code for the static forward allocates no buffer the size of a layer's cache: a
+    write through a layer's view of the cache would make it copy the whole cache at every call."""
+    from torch._inductor.utils import run_and_get_code
+
+    runner = make_runner(pair.slm, 2, runner=STATIC, context=128)
+    cache = tuple(runner.k.shape[1:])
+    ids, rows, counts = torch.tensor([[5], [6]]), torch.tensor([0, 1]), torch.tensor([1, 1])
+    with torch.inference_mode():
+        _, code = run_and_get_code(torch.compile(runner._forward_rows), ids, rows, counts, slice(0, 2), 64)
+    allocations = [line for c in code for line in c.splitlines() if "empty_strided" in line and "((" in line]
+    assert allocations  # the check reads inductor's allocations
+    assert not [a for a in allocations if str(cache)[:-1] in a]
+
+
 def test_warm_up_captures_nothing_without_a_gpu(pair):
     from r2route.engine import open_session
 
@@ -156,7 +181,7 @@ def test_runner_choice(pair):
     assert resolve_runner(pair.slm) == "static"  # a covered architecture
     assert resolve_runner(pair.slm, "eager") == "eager"
     assert resolve_runner(pair.slm, "static") == "static"
-    assert set(RUNNERS) == {"eager", "static", "graph", "llama.cpp"}
+    assert set(RUNNERS) == {"eager", "static", "graph", "graph-compiled", "llama.cpp"}
     with pytest.raises(R2RouteError, match="unknown runner"):
         resolve_runner(pair.slm, "fast")
     with pytest.raises(R2RouteError, match="runs llama.cpp models"):

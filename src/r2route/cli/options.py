@@ -53,7 +53,7 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for sampling and rand
 VerifyOpt = Annotated[str, typer.Option("--verify", help="none: R2R (the LLM checks the tokens the router flags); all: the LLM checks every SLM token since its last call (lossless at margin 0; with --strategy slm, speculative decoding).")]
 MarginOpt = Annotated[float, typer.Option("--accept-margin", help="With --verify all, greedy: an SLM token also stands where the LLM's log-probability of it is within this many nats of its top token's.")]
 DraftOpt = Annotated[int, typer.Option("--max-draft", help="With --verify all: the LLM checks at least every this many SLM tokens.")]
-RunnerOpt = Annotated[str, typer.Option("--runner", help="How each model runs: auto (llama.cpp for GGUF files on the CPU, the static-cache runner for transformers models of a covered architecture: Llama, Qwen2, Mistral; else eager), eager (transformers with a growing cache), static (a preallocated KV cache and r2route's own decode step over the model's weights), graph (the static runner's decode steps replayed from CUDA graphs), llama.cpp.")]
+RunnerOpt = Annotated[str, typer.Option("--runner", help="How each model runs: auto (llama.cpp for GGUF files on the CPU, the static-cache runner for transformers models of a covered architecture: Llama, Qwen2, Mistral; else eager), eager (transformers with a growing cache), static (a preallocated KV cache and r2route's own decode step over the model's weights), graph (the static runner's decode steps replayed from CUDA graphs), graph-compiled (the same, compiled by torch.compile before capture: minutes of compiling first), llama.cpp.")]
 
 
 # --- groups of flags -----------------------------------------------------------------------------

@@ -104,6 +104,10 @@ class Decoder:
         self.cos, self.sin = cos[0], torch.cat((-sin[0, :, :half], sin[0, :, half:]), dim=-1)  # [max_len, head_dim]
         self.key_positions = torch.arange(max_len, device=device)
         self.blocks = [Block.of(layer) for layer in self.layers]
+        # Each layer's index into the cache as a device tensor: a write indexes the whole cache
+        # (``k.index_put_((layer, rows, positions), ...)``), never a layer's view of it, which
+        # torch.compile would turn into a copy of the cache at every forward.
+        self.layer_ids = torch.arange(len(self.layers), device=device).unbind(0)
 
     def __call__(self, ids: torch.Tensor, pos: torch.Tensor, write_rows: torch.Tensor, write_pos: torch.Tensor,
                  read_rows: torch.Tensor | slice, kv_len: int, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -124,8 +128,9 @@ class Decoder:
             kk = F.linear(h, *b.k).view(n, w, kv_heads, d).transpose(1, 2)
             q = q * cos + q.roll(d // 2, -1) * sin
             kk = kk * cos + kk.roll(d // 2, -1) * sin
-            k[i][write_rows, write_pos] = kk.transpose(1, 2)
-            v[i][write_rows, write_pos] = F.linear(h, *b.v).view(n, w, kv_heads, d)
+            at = (self.layer_ids[i], write_rows, write_pos)
+            k.index_put_(at, kk.transpose(1, 2))
+            v.index_put_(at, F.linear(h, *b.v).view(n, w, kv_heads, d))
             keys = k[i][read_rows, :kv_len].transpose(1, 2)  # [n, kv_heads, kv_len, head_dim]
             values = v[i][read_rows, :kv_len].transpose(1, 2)
             o = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=self.scale, enable_gqa=gqa)

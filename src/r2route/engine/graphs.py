@@ -22,6 +22,14 @@ Graphs are captured lazily, the first time a shape is met, after one warm-up run
 (its writes are the step's own and its length updates are undone); ``captures`` and
 ``capture_seconds`` say what that cost. With ``capture=False`` (the CPU, and the CPU tests) the same
 padded, bucketed code runs without capture: what a graph would replay, step for step.
+
+With ``compile=True`` (the ``graph-compiled`` runner) the forward is first compiled by
+``torch.compile`` (inductor's default mode: fused kernels, no graphs of its own), then captured as
+above, as gpt-fast decodes. Compiling happens in a graph's warm-up run, so ``capture_seconds``
+includes it; dynamo recompiles once for shapes that vary (batch, width, attention length) and then
+treats them as dynamic, so a handful of compiles cover every bucket. It never changes what is
+computed, only how: its fused kernels may round differently, so tokens match the static runner's
+where logits are not near a tie (the tests compare logits within a tolerance).
 """
 
 from __future__ import annotations
@@ -48,24 +56,47 @@ def bucket(n: int, buckets: tuple[int, ...]) -> int | None:
     return next((b for b in buckets if b >= n), None)
 
 
+# Compiles dynamo may make of one forward: the SLM's and the LLM's runners share its code, and sizes
+# of 1 (batch, width) get graphs of their own beside the dynamic one; dynamo's default (8) would
+# silently leave the rest eager.
+RECOMPILE_LIMIT = 64
+
+
+def compiled(forward: Callable) -> Callable:
+    """``forward`` compiled by ``torch.compile`` (inductor's default mode: fused kernels and no CUDA
+    graphs of its own, since the graph runner captures the compiled kernels itself)."""
+    fn = torch.compile(forward)
+
+    def run(*args):
+        with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
+            return fn(*args)
+
+    return run
+
+
 class GraphRunner(StaticRunner):
     """:class:`~.static_runner.StaticRunner` whose bucketed decode forwards are CUDA graphs."""
 
     def __init__(self, lm: LoadedModel, num_slots: int, context: int, pad_id: int = 0, call_cost_tokens: float = 32.0,
-                 capture: bool = True):
+                 capture: bool = True, compile: bool = False):
         self.max_batch = bucket(num_slots, BATCH_BUCKETS) or num_slots
         super().__init__(lm, num_slots, context, pad_id, call_cost_tokens, cache_rows=self.max_batch)
+        if compile:  # the bound method, so eager calls (a long prefill) run compiled too
+            self._forward_rows = compiled(self._forward_rows)
         self.capture = capture and self.device.type == "cuda"
         b, w = self.max_batch, WIDTH_BUCKETS[-1]
         dev = self.device
-        # static inputs, indexed by slot: what the host fills before a replay
-        self.in_ids = torch.zeros(b, w, dtype=torch.long, device=dev)
-        self.in_counts = torch.zeros(b, dtype=torch.long, device=dev)
-        self.in_seed = torch.zeros(b, dtype=torch.long, device=dev)
-        self.in_pos = torch.zeros(b, dtype=torch.long, device=dev)
-        self.in_temp = torch.zeros(b, dtype=torch.float32, device=dev)
-        self.in_top_p = torch.ones(b, dtype=torch.float32, device=dev)
-        self.slot_range = torch.arange(b, device=dev)
+        # Static inputs, indexed by slot: what the host fills before a replay. Inference tensors, as
+        # the eager path's inputs are (built in inference mode), so a compiled forward sees one
+        # kind of input on both paths instead of compiling twice.
+        with torch.inference_mode():
+            self.in_ids = torch.zeros(b, w, dtype=torch.long, device=dev)
+            self.in_counts = torch.zeros(b, dtype=torch.long, device=dev)
+            self.in_seed = torch.zeros(b, dtype=torch.long, device=dev)
+            self.in_pos = torch.zeros(b, dtype=torch.long, device=dev)
+            self.in_temp = torch.zeros(b, dtype=torch.float32, device=dev)
+            self.in_top_p = torch.ones(b, dtype=torch.float32, device=dev)
+            self.slot_range = torch.arange(b, device=dev)
         # static outputs, shared by every graph (each is read before the next replay)
         self.out_hidden = torch.zeros(b, w, lm.model.config.hidden_size, dtype=lm.dtype, device=dev)
         self.out_step = torch.zeros(2, b, dtype=torch.long, device=dev)

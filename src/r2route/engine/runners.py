@@ -8,6 +8,9 @@ A model knows its weights; the engine knows how to decode with them (so ``pair``
   shape: Llama, Qwen2, Mistral; see :mod:`.decoder`);
 - ``graph``: the static runner with its decode steps captured in CUDA graphs and replayed (on the
   CPU the same padded, bucketed steps run without capture; see :mod:`.graphs`);
+- ``graph-compiled``: the graph runner with its forward compiled by ``torch.compile`` before
+  capture (minutes of compiling at the first steps; worth it only where fused kernels beat the
+  compile time: ``benchmarks/speed.py --runners graph,graph-compiled`` measures both);
 - ``llama.cpp``: a llama.cpp context holding every slot as a sequence (GGUF files).
 
 ``auto`` picks llama.cpp for a llama.cpp model, and for a transformers model the static runner where
@@ -64,11 +67,11 @@ def _static(lm, num_slots, context, call_cost_tokens, invariant, call_shape, hid
     return StaticRunner(lm, num_slots, _static_window(lm, context), _pad_id(lm), call_cost_tokens)
 
 
-def _graph(lm, num_slots, context, call_cost_tokens, invariant, call_shape, hidden):
+def _graph(lm, num_slots, context, call_cost_tokens, invariant, call_shape, hidden, compile=False):
     from .graphs import GraphRunner
 
     _check_static(lm)
-    return GraphRunner(lm, num_slots, _static_window(lm, context), _pad_id(lm), call_cost_tokens)
+    return GraphRunner(lm, num_slots, _static_window(lm, context), _pad_id(lm), call_cost_tokens, compile=compile)
 
 
 def _llamacpp(lm, num_slots, context, call_cost_tokens, invariant, call_shape, hidden):
@@ -82,6 +85,7 @@ RUNNERS: dict[str, RunnerKind] = {
     "eager": RunnerKind("transformers", _eager),
     "static": RunnerKind("transformers", _static),
     "graph": RunnerKind("transformers", _graph),
+    "graph-compiled": RunnerKind("transformers", functools.partial(_graph, compile=True)),
     "llama.cpp": RunnerKind("llama.cpp", _llamacpp),
 }
 

@@ -57,7 +57,7 @@ class EvalConfig:
     seed: int = defaults.SEED
     accept_margin: float = defaults.ACCEPT_MARGIN  # the verified methods' acceptance margin
     max_draft: int = defaults.MAX_DRAFT  # spec's draft length; the verified methods' longest draft
-    runner: str = defaults.RUNNER  # how each model runs: auto, eager, static, graph or llama.cpp
+    runner: str = defaults.RUNNER  # how each model runs: auto or a name in engine.runners.RUNNERS
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:

@@ -42,7 +42,7 @@ class ServerConfig:
     default_max_tokens: int = defaults.MAX_NEW_TOKENS
     max_batch: int = defaults.MAX_BATCH
     verify: dict = field(default_factory=dict)  # default verify / accept_margin / max_draft of every request
-    runner: str = defaults.RUNNER  # how each model runs: auto, eager, static, graph or llama.cpp
+    runner: str = defaults.RUNNER  # how each model runs: auto or a name in engine.runners.RUNNERS
 
 
 class ApiError(Exception):

@@ -1,4 +1,5 @@
-"""The Runner interface checked the same way for every backend (eager, static, llama.cpp)."""
+"""The Runner interface checked the same way for every backend (eager, static, graph, graph-compiled,
+llama.cpp)."""
 
 import random
 

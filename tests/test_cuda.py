@@ -174,3 +174,22 @@ def test_compiled_graphs_honour_the_runner_interface(gpu_pair):
     runner = make_runner(gpu_pair.llm, 4, runner="graph-compiled", context=512)
     check_runner(runner, gpu_pair.llm.model, 4)
     assert runner.captures > 0
+
+
+def test_compiled_graphs_decode_the_static_runners_tokens(gpu_pair, gpu_prompts):
+    """Warm-up compiles and captures the SLM's step; a routed batch of 5 (a bucket with padding) then
+    replays compiled graphs and gives the static runner's tokens (fp32: no greedy token is near
+    enough a tie for fused kernels' rounding to change it)."""
+    from r2route.engine import open_session
+
+    strat = make_strategy("random", llm_share=0.3)
+    sess = open_session(gpu_pair, strat, 5, runner="graph-compiled", context=512)
+    graphs, seconds = sess.warm_up()
+    assert graphs > 0 and seconds > 0
+    gens = [GenerationConfig(max_new_tokens=N, ignore_eos=True, seed=i) for i in range(5)]
+    for i, (p, g) in enumerate(zip(gpu_prompts[:5], gens)):
+        sess.submit(i, p, g)
+    while sess.busy:
+        sess.step()
+    static, _ = Engine(gpu_pair, strat, max_batch=5, runner="static").generate(gpu_prompts[:5], gens)
+    assert [sess.finished[i].token_ids for i in range(5)] == [r.token_ids for r in static]

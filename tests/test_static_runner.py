@@ -156,6 +156,20 @@ def test_the_compiled_graph_runner_honours_the_interface(pair):
     assert counters["stats"]["unique_graphs"] > graphs
 
 
+def test_compiled_decoding_gives_the_static_runners_tokens(pair, prompts):
+    """The compiled SLM step (forward, head, router and draws) and the LLM's compiled catch-ups, in a
+    routed batch with rollbacks: fused kernels round differently, but on fp32 tiny models no logit
+    gap is small enough for that to change a greedy token."""
+    strat = make_strategy("neural", threshold=0.5, router=tiny_router(pair))
+    gens = [GenerationConfig(max_new_tokens=N, ignore_eos=True, seed=i) for i in range(3)]
+    static, _ = Engine(pair, strat, max_batch=3, runner=STATIC).generate(prompts[:3], gens)
+    engine = Engine(pair, strat, max_batch=3, runner="graph-compiled")
+    compiled, _ = engine.generate(prompts[:3], gens)
+    assert [r.token_ids for r in compiled] == [r.token_ids for r in static]
+    assert [r.by_llm for r in compiled] == [r.by_llm for r in static]
+    assert any(any(r.by_llm) for r in static) and any(not all(r.by_llm) for r in static)
+
+
 def test_a_compiled_forward_writes_the_cache_in_place(pair):
     """Inductor's code for the static forward allocates no buffer the size of a layer's cache: a
     write through a layer's view of the cache would make it copy the whole cache at every call."""
@@ -168,7 +182,7 @@ def test_a_compiled_forward_writes_the_cache_in_place(pair):
         _, code = run_and_get_code(torch.compile(runner._forward_rows), ids, rows, counts, slice(0, 2), 64)
     allocations = [line for c in code for line in c.splitlines() if "empty_strided" in line and "((" in line]
     assert allocations  # the check reads inductor's allocations
-    assert not [a for a in allocations if str(cache)[:-1] in a]
+    assert not [a for a in allocations if str(cache)[1:-1] + ")" in a]  # a layer's cache, or all layers'
 
 
 def test_warm_up_captures_nothing_without_a_gpu(pair):

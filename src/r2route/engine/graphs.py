@@ -23,10 +23,11 @@ Graphs are captured lazily, the first time a shape is met, after one warm-up run
 ``capture_seconds`` say what that cost. With ``capture=False`` (the CPU, and the CPU tests) the same
 padded, bucketed code runs without capture: what a graph would replay, step for step.
 
-With ``compile=True`` (the ``graph-compiled`` runner) the forward is first compiled by
+With ``compile_forward=True`` (the ``graph-compiled`` runner) the forward is first compiled by
 ``torch.compile`` (inductor's default mode: fused kernels, no graphs of its own), then captured as
-above, as gpt-fast decodes. Compiling happens in a graph's warm-up run, so ``capture_seconds``
-includes it; dynamo recompiles once for shapes that vary (batch, width, attention length) and then
+above, as gpt-fast decodes. On a GPU compiling happens in a graph's warm-up run, so
+``capture_seconds`` includes it (on the CPU, and for calls too wide for a graph, it happens at the
+first call); dynamo recompiles once for shapes that vary (batch, width, attention length) and then
 treats them as dynamic, so a handful of compiles cover every bucket. It never changes what is
 computed, only how: its fused kernels may round differently, so tokens match the static runner's
 where logits are not near a tie (the tests compare logits within a tolerance).
@@ -65,7 +66,7 @@ RECOMPILE_LIMIT = 64
 def compiled(forward: Callable) -> Callable:
     """``forward`` compiled by ``torch.compile`` (inductor's default mode: fused kernels and no CUDA
     graphs of its own, since the graph runner captures the compiled kernels itself)."""
-    fn = torch.compile(forward)
+    fn = torch.compile(forward, fullgraph=True)  # a graph break is an error, not a silent split
 
     def run(*args):
         with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
@@ -78,10 +79,10 @@ class GraphRunner(StaticRunner):
     """:class:`~.static_runner.StaticRunner` whose bucketed decode forwards are CUDA graphs."""
 
     def __init__(self, lm: LoadedModel, num_slots: int, context: int, pad_id: int = 0, call_cost_tokens: float = 32.0,
-                 capture: bool = True, compile: bool = False):
+                 capture: bool = True, compile_forward: bool = False):
         self.max_batch = bucket(num_slots, BATCH_BUCKETS) or num_slots
         super().__init__(lm, num_slots, context, pad_id, call_cost_tokens, cache_rows=self.max_batch)
-        if compile:  # the bound method, so eager calls (a long prefill) run compiled too
+        if compile_forward:  # the bound method, so eager calls (a long prefill) run compiled too
             self._forward_rows = compiled(self._forward_rows)
         self.capture = capture and self.device.type == "cuda"
         b, w = self.max_batch, WIDTH_BUCKETS[-1]

@@ -67,11 +67,11 @@ def _static(lm, num_slots, context, call_cost_tokens, invariant, call_shape, hid
     return StaticRunner(lm, num_slots, _static_window(lm, context), _pad_id(lm), call_cost_tokens)
 
 
-def _graph(lm, num_slots, context, call_cost_tokens, invariant, call_shape, hidden, compile=False):
+def _graph(lm, num_slots, context, call_cost_tokens, invariant, call_shape, hidden, compile_forward=False):
     from .graphs import GraphRunner
 
     _check_static(lm)
-    return GraphRunner(lm, num_slots, _static_window(lm, context), _pad_id(lm), call_cost_tokens, compile=compile)
+    return GraphRunner(lm, num_slots, _static_window(lm, context), _pad_id(lm), call_cost_tokens, compile_forward=compile_forward)
 
 
 def _llamacpp(lm, num_slots, context, call_cost_tokens, invariant, call_shape, hidden):
@@ -85,7 +85,7 @@ RUNNERS: dict[str, RunnerKind] = {
     "eager": RunnerKind("transformers", _eager),
     "static": RunnerKind("transformers", _static),
     "graph": RunnerKind("transformers", _graph),
-    "graph-compiled": RunnerKind("transformers", functools.partial(_graph, compile=True)),
+    "graph-compiled": RunnerKind("transformers", functools.partial(_graph, compile_forward=True)),
     "llama.cpp": RunnerKind("llama.cpp", _llamacpp),
 }
 

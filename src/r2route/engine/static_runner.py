@@ -100,8 +100,7 @@ class StaticRunner(SlotLengths):
         self._check_room(slots, new)
         n, w = len(slots), max(len(x) for x in new)
         # The forward's one host-to-device copy: ids (padded), then each row's slot and count.
-        pack = torch.tensor([x + [self.pad_id] * (w - len(x)) + [s, len(x)] for s, x in zip(slots, new)])
-        pack = pack.to(self.device, non_blocking=True)
+        pack = to_device([x + [self.pad_id] * (w - len(x)) + [s, len(x)] for s, x in zip(slots, new)], self.device)
         contiguous = slots == list(range(slots[0], slots[0] + n))
         rows = slice(slots[0], slots[0] + n) if contiguous else pack[:, w]
         hidden = self._forward_rows(pack[:, :w], pack[:, w], pack[:, w + 1], rows, self._kv_len(slots, new))

@@ -146,21 +146,25 @@ def test_a_graph_step_copies_to_the_host_once(gpu_pair, gpu_prompts):
     assert count_syncs(lambda: [sess.step() for _ in range(10)]) == 10
 
 
-def test_warm_up_captures_the_steps_that_decoding_replays(gpu_pair, gpu_prompts):
+@pytest.mark.parametrize("runner,batch", [("graph", 4), ("graph-compiled", 5)])
+def test_warm_up_captures_the_steps_that_decoding_replays(gpu_pair, gpu_prompts, runner, batch):
+    """Warm-up captures (and with graph-compiled first compiles) the SLM's steps; a routed batch then
+    replays them and gives the static runner's tokens (batch 5: a bucket with padding; fp32, where no
+    greedy token is near enough a tie for compiled kernels' rounding to change it)."""
     from r2route.engine import open_session
 
     strat = make_strategy("random", llm_share=0.3)
-    sess = open_session(gpu_pair, strat, 4, runner="graph", context=512)
+    sess = open_session(gpu_pair, strat, batch, runner=runner, context=512)
     graphs, seconds = sess.warm_up()
     assert graphs > 0 and seconds > 0
     before = sess.slm.captures
-    gens = [GenerationConfig(max_new_tokens=N, ignore_eos=True, seed=i) for i in range(4)]
-    for i, (p, g) in enumerate(zip(gpu_prompts[:4], gens)):
+    gens = [GenerationConfig(max_new_tokens=N, ignore_eos=True, seed=i) for i in range(batch)]
+    for i, (p, g) in enumerate(zip(gpu_prompts[:batch], gens)):
         sess.submit(i, p, g)
     while sess.busy:
         sess.step()
-    static, _ = Engine(gpu_pair, strat, max_batch=4, runner="static").generate(gpu_prompts[:4], gens)
-    assert [sess.finished[i].token_ids for i in range(4)] == [r.token_ids for r in static]
+    static, _ = Engine(gpu_pair, strat, max_batch=batch, runner="static").generate(gpu_prompts[:batch], gens)
+    assert [sess.finished[i].token_ids for i in range(batch)] == [r.token_ids for r in static]
     assert sess.slm.captures == before  # the SLM's greedy steps replayed what warm-up captured
 
 
@@ -174,22 +178,3 @@ def test_compiled_graphs_honour_the_runner_interface(gpu_pair):
     runner = make_runner(gpu_pair.llm, 4, runner="graph-compiled", context=512)
     check_runner(runner, gpu_pair.llm.model, 4)
     assert runner.captures > 0
-
-
-def test_compiled_graphs_decode_the_static_runners_tokens(gpu_pair, gpu_prompts):
-    """Warm-up compiles and captures the SLM's step; a routed batch of 5 (a bucket with padding) then
-    replays compiled graphs and gives the static runner's tokens (fp32: no greedy token is near
-    enough a tie for fused kernels' rounding to change it)."""
-    from r2route.engine import open_session
-
-    strat = make_strategy("random", llm_share=0.3)
-    sess = open_session(gpu_pair, strat, 5, runner="graph-compiled", context=512)
-    graphs, seconds = sess.warm_up()
-    assert graphs > 0 and seconds > 0
-    gens = [GenerationConfig(max_new_tokens=N, ignore_eos=True, seed=i) for i in range(5)]
-    for i, (p, g) in enumerate(zip(gpu_prompts[:5], gens)):
-        sess.submit(i, p, g)
-    while sess.busy:
-        sess.step()
-    static, _ = Engine(gpu_pair, strat, max_batch=5, runner="static").generate(gpu_prompts[:5], gens)
-    assert [sess.finished[i].token_ids for i in range(5)] == [r.token_ids for r in static]

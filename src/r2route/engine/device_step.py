@@ -15,10 +15,10 @@ import torch
 
 from ..draws import SLM_DRAW
 from ..router.strategies import StepView, Strategy
-from .transfer import to_device
 from .sampling import Draws
 from .stats import Timer
 from .threads import single_thread
+from .transfer import to_device
 
 
 @dataclass(frozen=True)

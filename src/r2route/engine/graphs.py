@@ -44,9 +44,9 @@ import torch
 
 from ..pair.loading import LoadedModel
 from .device_step import SLMStep
-from .transfer import to_device
 from .sampling import Draws
 from .static_runner import StaticRunner
+from .transfer import to_device
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 WIDTH_BUCKETS = (1, 2, 3, 4, 5, 6, 7, 8, 16, 32, 64)

@@ -1,6 +1,6 @@
 """Would the router gain from inputs beyond the SLM's step? A screen on the validation split.
 
-    python benchmarks/router_features.py results/labels-outcome --queries 608 --seeds 0,1,2,3,4 \
+    python benchmarks/router_features.py results/labels-outcome --queries 1200 --seeds 0,1,2,3,4 \
         --json results/router-outcome/features.jsonl
 
 Candidate inputs, each computable at decode time from what the engine already holds:
@@ -25,7 +25,7 @@ import torch
 
 from common import parser, write_jsonl
 from r2route.pair import PairConfig, load_slm
-from r2route.router.model import RouterConfig
+from r2route.router.model import RouterConfig, RouterEnsemble
 from r2route.training import TrainConfig, read_labels
 from r2route.training.curves import pr_auc, recall_at_share
 from r2route.training.run import eval_rows
@@ -61,9 +61,8 @@ def context_columns(root: Path, meta: dict, window: int) -> dict[str, np.ndarray
 
 
 def scored(models, inputs, n) -> np.ndarray:
-    """Validation scores of one router, or the mean logit of several."""
-    logits = [np.log(np.clip(p, 1e-7, 1 - 1e-7) / np.clip(1 - p, 1e-7, 1)) for p in (predict(m, inputs, n) for m in models)]
-    return np.mean(logits, 0)
+    """Validation scores of one router, or of the mean-logit ensemble of several (as shipped)."""
+    return predict(models[0] if len(models) == 1 else RouterEnsemble(models), inputs, n)
 
 
 def figures(scores: np.ndarray, y: np.ndarray) -> dict:

@@ -1,6 +1,7 @@
 """Router training: curves and calibration, training on separable data, files, and the CLI verb."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from r2route.cli import main
+from r2route.errors import R2RouteError
 from r2route.labeling import LabelConfig, build_verifier, llm_writer, run_labeling
 from r2route.router import load_router
 from r2route.router.strategies import NeuralStrategy, StepView
@@ -134,6 +136,19 @@ def test_queries_keeps_the_labels_of_the_first_n_queries(tiny_labels):
     keep = full.query_id < 10
     assert 0 < keep.sum() < len(full) and np.unique(first.query_id).max() < 10
     assert np.array_equal(first.divergent, full.divergent[keep]) and torch.equal(first.hidden, full.hidden[torch.from_numpy(keep)])
+
+
+def test_queries_counts_trailing_queries_whose_answers_were_dropped(tiny_labels, tmp_path):
+    # a run whose last records' answers had no EOS: read, but no rows; asking for all of them is asking for the run
+    root = tmp_path / "labels"
+    shutil.copytree(tiny_labels, root)
+    meta = json.loads((root / "dataset.json").read_text())
+    top = int(read_labels(root).query_id.max()) + 1
+    meta["counts"]["queries_read"] = top + 2
+    (root / "dataset.json").write_text(json.dumps(meta))
+    assert len(read_labels(root, queries=top + 2)) == len(read_labels(root))
+    with pytest.raises(R2RouteError, match=f"first {top + 2} queries only"):
+        read_labels(root, queries=top + 3)
 
 
 @pytest.mark.parametrize("target", [{"target_recall": 0.9}, {"target_recall": 0.6}, {"target_share": 0.2}])

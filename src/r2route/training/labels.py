@@ -105,7 +105,9 @@ def read_labels(path: str | Path, val_percent: int | None = None, queries: int |
         # the rows' own ids, since a label run that is being extended has shards beyond the count
         # its last finished run wrote; and that count, since queries whose answers were dropped
         # (no EOS) at the end of the read records leave no rows
-        read = max(int(cat["query_id"].max()) + 1, int(meta.get("counts", {}).get("queries_read", 0)))
+        counts = meta.get("counts")
+        counted = counts.get("queries_read") if isinstance(counts, dict) else None
+        read = max(int(cat["query_id"].max()) + 1, counted if isinstance(counted, int) else 0)
         if queries > read:
             raise R2RouteError(f"--queries {queries}: {root} holds labels of the first {read} queries only")
         keep = cat["query_id"] < queries

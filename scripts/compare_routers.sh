@@ -9,10 +9,12 @@
 # The neural method at ${SHARE:-0.2} for each router, and SLM entropy once, on GSM8K *train* records
 # ${FIRST:-2000}-$((${FIRST:-2000} + ${COUNT:-48} - 1)): never labeled (the labels use the first 1,856),
 # never used for calibration (the last 128), and no test record, so the test records stay unread.
-# Greedy, 512 tokens, batch 4, thresholds from the last 128 train records. Extra `r2route eval`
-# arguments go in EVAL_ARGS (split on spaces). Paths are taken from the repository root. Prints each
-# run's records, accuracy and measured LLM share; runs that hold the same records compare paired (a
-# stopped run is flagged: rerun the script to finish it).
+# Greedy, 512 tokens, batch 4, thresholds from the last 128 train records, decoded once for every
+# router (`r2route calibrate` into OUT_DIR/calibration-shared.json; each run reads its thresholds
+# there). Extra arguments of both commands (-n, --batch, --runner, --pair ...) go in EVAL_ARGS (split
+# on spaces). Paths are taken from the repository root. Prints each run's records, accuracy and
+# measured LLM share; runs that hold the same records compare paired (a stopped run is flagged:
+# rerun the script to finish it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: compare_routers.sh OUT_DIR ROUTER_DIR...}
@@ -22,8 +24,12 @@ for d in "$@"; do
   [ -f "$d/router.json" ] || { echo "error: $d holds no router (no router.json)" >&2; exit 2; }
 done
 read -ra extra <<< "${EVAL_ARGS:-}"
-common=(--task gsm8k --data ../shared/data/gsm8k/train.jsonl --first "${FIRST:-2000}" --limit "${COUNT:-48}"
-        --llm-shares "${SHARE:-0.2}" --calibration-size 128 "${extra[@]}")
+calibration=(--task gsm8k --data ../shared/data/gsm8k/train.jsonl --calibration-size 128 --llm-shares "${SHARE:-0.2}" "${extra[@]}")
+routers=()
+for d in "$@"; do routers+=(--router "$d"); done
+mkdir -p "$out"
+r2route calibrate "${calibration[@]}" "${routers[@]}" --out "$out/calibration-shared.json"
+common=("${calibration[@]}" --first "${FIRST:-2000}" --limit "${COUNT:-48}" --calibration "$out/calibration-shared.json")
 r2route eval "${common[@]}" --methods entropy --out "$out/entropy"
 for d in "$@"; do
   r2route eval "${common[@]}" --methods neural --router "$d" --out "$out/neural-$(echo "${d%/}" | tr '/' '_')"

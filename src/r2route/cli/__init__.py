@@ -8,6 +8,7 @@ import typer
 from typer.exceptions import TyperException
 
 from ..errors import R2RouteError
+from .calibrate import calibrate
 from .chat import chat
 from .eval import eval_
 from .generate import generate
@@ -29,6 +30,7 @@ app.command()(serve)
 app.command()(label)
 app.command("train-router")(train_router)
 app.command("eval")(eval_)
+app.command()(calibrate)
 
 
 def main(argv: list[str] | None = None) -> int:

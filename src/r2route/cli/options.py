@@ -188,6 +188,47 @@ class GenerationFlags(FlagGroup):
         return gen
 
 
+@dataclass(frozen=True)
+class TaskFlags(FlagGroup):
+    """Which records an evaluation reads: a task, its file, which records it scores and which
+    calibrate the thresholds (``r2route eval``, ``r2route calibrate``)."""
+
+    task: Annotated[Optional[str], typer.Option("--task", help="gsm8k, math500, humaneval, or a .jsonl file (with --prompt-field/--answer-field/--grader).")] = None
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Evaluate N records (from --first).")] = None
+    first: Annotated[int, typer.Option("--first", help="Index of the first record to evaluate (0-based; ids stay the file's indexes).")] = 0
+    data: Annotated[Optional[str], typer.Option("--data", help="The task's JSONL file instead of ../shared/data.")] = None
+    prompt_field: Annotated[Optional[str], typer.Option("--prompt-field", help="Field holding the prompt (task files).")] = None
+    answer_field: Annotated[Optional[str], typer.Option("--answer-field", help="Field holding the gold answer (task files).")] = None
+    grader: Annotated[Optional[str], typer.Option("--grader", help="math, exact or code (task files).")] = None
+    calibration_size: Annotated[int, typer.Option("--calibration-size", help="Records that set the thresholds (train split, else held out).")] = defaults.EVAL_CALIBRATION_SIZE
+
+    def load(self):
+        """The task, or one clear line on what is wrong with the flags or the file."""
+        from ..evaluation.tasks import load_task
+
+        if not self.task:
+            raise R2RouteError("give --task")
+        return load_task(self.task, self.limit, self.calibration_size, self.data, prompt_field=self.prompt_field,
+                         answer_field=self.answer_field, grader=self.grader, first=self.first)
+
+
+# The task flags of a calibration pass: which records are scored does not matter to it.
+CALIBRATION_TASK = Only("task", "data", "prompt_field", "answer_field", "grader", "calibration_size")
+
+SharesOpt = Annotated[str, typer.Option("--llm-shares", help="Target LLM shares for the routed methods.")]
+EvalMaxNewOpt = Annotated[int, typer.Option("--max-new-tokens", "-n", help="Most tokens per answer.")]
+BatchOpt = Annotated[int, typer.Option("--batch", help="Prompts decoded together.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def floats(text: str, name: str) -> tuple[float, ...]:
+    """A comma-separated list of numbers, or one clear line naming the flag."""
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise R2RouteError(f"{name} must be comma-separated numbers, got {text!r}") from None
+
+
 # --- from flags to a pair and a strategy ---------------------------------------------------------
 
 

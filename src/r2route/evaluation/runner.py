@@ -1,7 +1,8 @@
 """`r2route eval`: every method × target LLM share over a task's records, resumably.
 
 The run directory holds ``eval-config.json`` (what must not change on resume), ``calibration.json``
-(thresholds per method and share, computed once), ``probes.json`` (query-level scores), and
+(thresholds per method and share, computed once, or read once from a shared calibration file made
+by ``r2route calibrate``), ``probes.json`` (query-level scores), and
 ``results.jsonl``: one row per method × share × record, appended and fsynced after each batch.
 A rerun skips the rows it finds; a line cut short by a crash is dropped and redone.
 """
@@ -27,6 +28,7 @@ from ..router.io import RouterBundle, router_fingerprint
 from ..router.strategies import EntropyStrategy, LLMOnly, NeuralStrategy, RandomStrategy, SLMOnly
 from .calibration import probe_score, query_thresholds, token_thresholds
 from .graders import make_grader
+from .shared_calibration import SharedCalibration, calibration_key, scorer_name
 from .tasks import Task, task_signature
 
 METHODS = ("slm", "llm", "neural", "entropy", "random", "query", "spec", "neural+verify", "entropy+verify")
@@ -116,20 +118,35 @@ class ResultsFile:
         self.done.update((r["method"], r["share"], r["id"]) for r in rows)
 
 
+def eval_engine(pair: ModelPair, batch: int, runner: str) -> Engine:
+    """The engine every evaluation and calibration pass decodes with. No cross-request prefix reuse
+    and batch-invariant sums: a row's tokens depend only on its prompt and settings, never on its
+    batch-mates or the methods run before it."""
+    return Engine(pair, SLMOnly(), max_batch=batch, prefix_cache=False, invariant=defaults.EVAL_BATCH_INVARIANT, runner=runner)
+
+
 class Evaluation:
-    """One task on one pair: calibrate, then run the pending rows of every method and share."""
+    """One task on one pair: calibrate, then run the pending rows of every method and share.
+    ``calibration``: a file made by ``r2route calibrate`` to read the thresholds from instead of
+    decoding the calibration records again."""
 
     def __init__(self, pair: ModelPair, task: Task, cfg: EvalConfig, out: str | Path, router: RouterBundle | None,
-                 progress: bool = True):
+                 progress: bool = True, calibration: str | Path | None = None):
         cfg.validate()
         if any(base(m) == "neural" for m in cfg.methods) and router is None:
             raise R2RouteError("method neural needs a router: --router PATH (or a pair with a shipped router)")
         self.pair, self.task, self.cfg, self.out, self.router = pair, task, cfg, Path(out), router
         self.progress = progress
-        # No cross-request prefix reuse and batch-invariant sums: a row's tokens depend only on its
-        # prompt and settings, never on its batch-mates or the methods run before it.
-        self.engine = Engine(pair, SLMOnly(), max_batch=cfg.batch, prefix_cache=False, invariant=defaults.EVAL_BATCH_INVARIANT,
-                             runner=cfg.runner)
+        self.shared = None
+        if calibration is not None:
+            if not Path(calibration).is_file():
+                raise R2RouteError(f"--calibration {calibration}: no such file (make it with r2route calibrate)")
+            self.shared = SharedCalibration(calibration, calibration_key(pair, task, cfg.max_new_tokens))
+            # a file that lacks a threshold this run needs is refused before the run directory is touched
+            self.shared.thresholds("entropy", list(cfg.shares), "SLM entropy")
+            if router is not None and any(base(m) == "neural" for m in cfg.methods):
+                self.shared.thresholds(scorer_name(router), list(cfg.shares), "this router")
+        self.engine = eval_engine(pair, cfg.batch, cfg.runner)
         self.grader = make_grader(task.grader)
         self.gen = GenerationConfig(max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
         settings = {
@@ -167,14 +184,21 @@ class Evaluation:
         if not shares:
             return cal
         prompts = [self.prompt(r.prompt) for r in self.task.calibration]
-        scorers = {"entropy": EntropyStrategy(0.0)}
-        if "neural" in used:
-            scorers["neural"] = NeuralStrategy(self.router, 0.0)
         t0 = time.perf_counter()
-        tok = token_thresholds(self.engine, prompts, scorers, list(self.cfg.shares), self.cfg.max_new_tokens, self.progress)
-        for name in scorers:
-            cal.setdefault(name, {}).update(tok[name])
-        cal["tokens"] = tok["tokens"]
+        if self.shared is not None:
+            shares_all = list(self.cfg.shares)
+            cal.setdefault("entropy", {}).update(self.shared.thresholds("entropy", shares_all, "SLM entropy"))
+            if "neural" in used:
+                cal.setdefault("neural", {}).update(self.shared.thresholds(scorer_name(self.router), shares_all, "this router"))
+            cal["tokens"], cal["from"] = self.shared.data["tokens"], str(self.shared.path)
+        else:
+            scorers = {"entropy": EntropyStrategy(0.0)}
+            if "neural" in used:
+                scorers["neural"] = NeuralStrategy(self.router, 0.0)
+            tok = token_thresholds(self.engine, prompts, scorers, list(self.cfg.shares), self.cfg.max_new_tokens, self.progress)
+            for name in scorers:
+                cal.setdefault(name, {}).update(tok[name])
+            cal["tokens"] = tok["tokens"]
         if "query" in used:
             scores = [probe_score(self.engine, p, self.cfg.probe_tokens)
                       for p in tqdm(prompts, desc="calibration (query probes)", disable=not self.progress, leave=False)]

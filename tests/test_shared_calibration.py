@@ -1,0 +1,101 @@
+"""`r2route calibrate` + `r2route eval --calibration`: one SLM pass calibrates several routers, and
+each run reads exactly the thresholds its own calibration would have computed."""
+
+import json
+
+import pytest
+import torch
+
+from r2route.cli import main
+from r2route.evaluation import EvalConfig, Evaluation
+from r2route.evaluation.tasks import load_task
+from r2route.router import RouterBundle, RouterConfig, RouterModel, load_router
+from r2route.router.io import save_router
+
+from .test_eval import TIMING, task_file  # noqa: F401 (a fixture)
+
+SHARES = (0.2, 0.5)
+FLAGS = ["--prompt-field", "q", "--answer-field", "a", "--grader", "exact", "--calibration-size", "4", "-n", "8",
+         "--pair", "tiny", "--device", "cpu", "-q"]
+
+
+@pytest.fixture(scope="module")
+def routers(pair, tmp_path_factory):
+    out = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        bundle = RouterBundle(model=RouterModel(RouterConfig(hidden_size=64, embed_size=64)).eval(), pair=pair.identity())
+        out.append(str(save_router(bundle, tmp_path_factory.mktemp(f"router{seed}"))))
+    return out
+
+
+def calibrate(capsys, task_file, out, *routers, shares=SHARES, flags=FLAGS):  # noqa: F811
+    args = ["calibrate", "--task", str(task_file), "--out", str(out), "--llm-shares", ",".join(map(str, shares)), *flags]
+    for r in routers:
+        args += ["--router", r]
+    code = main(args)
+    _, err = capsys.readouterr()
+    return code, err
+
+
+def test_one_pass_gives_each_router_the_thresholds_of_its_own_calibration(pair, task_file, routers, tmp_path, capsys):  # noqa: F811
+    task = load_task(str(task_file), limit=2, calibration_size=4, prompt_field="q", answer_field="a", grader="exact")
+    cfg = dict(methods=("entropy", "neural"), shares=SHARES, max_new_tokens=8)
+    own = {}
+    for r in routers:
+        d = tmp_path / f"own-{r.rsplit('/', 1)[-1]}"
+        rows = Evaluation(pair, task, EvalConfig(**cfg), d, load_router(r), progress=False).run()
+        own[r] = (json.loads((d / "calibration.json").read_text()), rows)
+    assert own[routers[0]][0]["neural"] != own[routers[1]][0]["neural"]  # the two routers calibrate differently
+
+    code, err = calibrate(capsys, task_file, tmp_path / "cal.json", *routers)
+    assert code == 0, err
+    for r in routers:
+        d = tmp_path / f"shared-{r.rsplit('/', 1)[-1]}"
+        rows = Evaluation(pair, task, EvalConfig(**cfg), d, load_router(r), progress=False, calibration=tmp_path / "cal.json").run()
+        cal = json.loads((d / "calibration.json").read_text())
+        for m in ("entropy", "neural"):
+            assert cal[m] == own[r][0][m], (r, m)  # exactly: the same SLM trajectory, recorded once for both
+        assert cal["tokens"] == own[r][0]["tokens"] and cal["from"] == str(tmp_path / "cal.json")
+        strip = lambda row: {k: v for k, v in row.items() if k not in TIMING}  # noqa: E731
+        assert list(map(strip, rows)) == list(map(strip, own[r][1]))
+
+
+def test_a_rerun_decodes_only_for_routers_the_file_lacks(task_file, routers, tmp_path, capsys):  # noqa: F811
+    path = tmp_path / "cal.json"
+    assert calibrate(capsys, task_file, path, routers[0])[0] == 0
+    first = json.loads(path.read_text())
+    assert calibrate(capsys, task_file, path, routers[0])[0] == 0
+    assert json.loads(path.read_text()) == first  # nothing decoded again: the same seconds, the same file
+    assert calibrate(capsys, task_file, path, routers[0], routers[1])[0] == 0
+    both = json.loads(path.read_text())
+    assert set(both["thresholds"]) == set(first["thresholds"]) | {next(iter(set(both["routers"]) - set(first["routers"])))}
+    for name, th in first["thresholds"].items():
+        assert both["thresholds"][name] == th
+    assert both["seconds"] > first["seconds"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (["-n", "9"], "calibrated with another max_new_tokens"),
+    (["--calibration-size", "5"], "calibrated with another prompts_sha256, records"),
+    (["--llm-shares", "0.3"], "no threshold for SLM entropy at LLM share 0.3"),
+    (["--router", "{other}"], "no threshold for this router"),
+    (["--calibration", "{tmp}/missing.json"], "no such file"),
+    (["--calibration", "{tmp}/bogus.json"], "not a calibration file"),
+])
+def test_a_file_that_does_not_hold_is_refused_in_one_line(task_file, routers, tmp_path, capsys, change, message):  # noqa: F811
+    assert calibrate(capsys, task_file, tmp_path / "cal.json", routers[0])[0] == 0
+    (tmp_path / "bogus.json").write_text('{"thresholds": {}}')
+    args = {"--task": str(task_file), "--out": str(tmp_path / "run"), "--methods": "entropy,neural", "--router": routers[0],
+            "--llm-shares": "0.2", "--calibration": str(tmp_path / "cal.json"), "--limit": "1"}
+    for k, v in zip(change[::2], change[1::2]):
+        args[k] = v.replace("{other}", routers[1]).replace("{tmp}", str(tmp_path))
+    flags = list(FLAGS)
+    for k in ("-n", "--calibration-size"):
+        if k in args:
+            flags[flags.index(k) + 1] = args.pop(k)
+    code = main(["eval", *[x for kv in args.items() for x in kv], *flags])
+    _, err = capsys.readouterr()
+    assert code == 2, err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run" / "eval-config.json").exists()  # refused before the run directory is claimed

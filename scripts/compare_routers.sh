@@ -11,10 +11,11 @@
 # never used for calibration (the last 128), and no test record, so the test records stay unread.
 # Greedy, 512 tokens, batch 4, thresholds from the last 128 train records, decoded once for every
 # router (`r2route calibrate` into OUT_DIR/calibration-shared.json; each run reads its thresholds
-# there). Extra arguments of both commands (-n, --batch, --runner, --pair ...) go in EVAL_ARGS (split
-# on spaces). Paths are taken from the repository root. Prints each run's records, accuracy and
-# measured LLM share; runs that hold the same records compare paired (a stopped run is flagged:
-# rerun the script to finish it).
+# there). Extra arguments of both commands (-n, --batch, --runner, --pair ...) go in ARGS, extra
+# `r2route eval` arguments in EVAL_ARGS (both split on spaces); other settings need another OUT_DIR.
+# Paths are taken from the repository root. Prints each run's records, accuracy and measured LLM
+# share; runs that hold the same records compare paired (a stopped run is flagged: rerun the script
+# to finish it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: compare_routers.sh OUT_DIR ROUTER_DIR...}
@@ -23,13 +24,14 @@ shift
 for d in "$@"; do
   [ -f "$d/router.json" ] || { echo "error: $d holds no router (no router.json)" >&2; exit 2; }
 done
+read -ra both <<< "${ARGS:-}"
 read -ra extra <<< "${EVAL_ARGS:-}"
-calibration=(--task gsm8k --data ../shared/data/gsm8k/train.jsonl --calibration-size 128 --llm-shares "${SHARE:-0.2}" "${extra[@]}")
+calibration=(--task gsm8k --data ../shared/data/gsm8k/train.jsonl --calibration-size 128 --llm-shares "${SHARE:-0.2}" "${both[@]}")
 routers=()
 for d in "$@"; do routers+=(--router "$d"); done
 mkdir -p "$out"
 r2route calibrate "${calibration[@]}" "${routers[@]}" --out "$out/calibration-shared.json"
-common=("${calibration[@]}" --first "${FIRST:-2000}" --limit "${COUNT:-48}" --calibration "$out/calibration-shared.json")
+common=("${calibration[@]}" --first "${FIRST:-2000}" --limit "${COUNT:-48}" --calibration "$out/calibration-shared.json" "${extra[@]}")
 r2route eval "${common[@]}" --methods entropy --out "$out/entropy"
 for d in "$@"; do
   r2route eval "${common[@]}" --methods neural --router "$d" --out "$out/neural-$(echo "${d%/}" | tr '/' '_')"

@@ -8,6 +8,7 @@ import torch
 
 from r2route.cli import main
 from r2route.evaluation import EvalConfig, Evaluation
+from r2route.evaluation.shared_calibration import scorer_name
 from r2route.evaluation.tasks import load_task
 from r2route.router import RouterBundle, RouterConfig, RouterModel, load_router
 from r2route.router.io import save_router
@@ -52,7 +53,10 @@ def test_one_pass_gives_each_router_the_thresholds_of_its_own_calibration(pair, 
     assert code == 0, err
     for r in routers:
         d = tmp_path / f"shared-{r.rsplit('/', 1)[-1]}"
-        rows = Evaluation(pair, task, EvalConfig(**cfg), d, load_router(r), progress=False, calibration=tmp_path / "cal.json").run()
+        code = main(["eval", "--task", str(task_file), "--limit", "2", "--methods", "entropy,neural", "--router", r, "--llm-shares",
+                     ",".join(map(str, SHARES)), "--calibration", str(tmp_path / "cal.json"), "--out", str(d), *FLAGS])
+        assert code == 0, capsys.readouterr().err
+        rows = [json.loads(line) for line in (d / "results.jsonl").read_text().splitlines()]
         cal = json.loads((d / "calibration.json").read_text())
         for m in ("entropy", "neural"):
             assert cal[m] == own[r][0][m], (r, m)  # exactly: the same SLM trajectory, recorded once for both
@@ -75,23 +79,51 @@ def test_a_rerun_decodes_only_for_routers_the_file_lacks(task_file, routers, tmp
     assert both["seconds"] > first["seconds"]
 
 
+def test_a_resumed_run_keeps_the_thresholds_its_rows_used(pair, task_file, routers, tmp_path, capsys):  # noqa: F811
+    """A run calibrated on its own and resumed with a file and another share takes only the new
+    share's threshold from the file."""
+    task = load_task(str(task_file), limit=1, calibration_size=4, prompt_field="q", answer_field="a", grader="exact")
+    bundle = load_router(routers[0])
+    Evaluation(pair, task, EvalConfig(methods=("neural",), shares=(0.2,), max_new_tokens=8), tmp_path / "run", bundle, progress=False).run()
+    own = json.loads((tmp_path / "run" / "calibration.json").read_text())["neural"]["0.2"]
+    assert calibrate(capsys, task_file, tmp_path / "cal.json", routers[0])[0] == 0
+    f = json.loads((tmp_path / "cal.json").read_text())
+    f["thresholds"][scorer_name(bundle)]["0.2"] = own + 0.25  # a file that disagrees at the share the rows used
+    (tmp_path / "cal.json").write_text(json.dumps(f))
+    Evaluation(pair, task, EvalConfig(methods=("neural",), shares=(0.2, 0.5), max_new_tokens=8), tmp_path / "run", bundle,
+               progress=False, calibration=tmp_path / "cal.json").run()
+    cal = json.loads((tmp_path / "run" / "calibration.json").read_text())["neural"]
+    assert cal == {"0.2": own, "0.5": f["thresholds"][scorer_name(bundle)]["0.5"]}
+
+
+def test_a_run_reads_only_the_scorers_its_methods_use(task_file, routers, tmp_path, capsys):  # noqa: F811
+    assert calibrate(capsys, task_file, tmp_path / "cal.json", routers[0], shares=(0.2,))[0] == 0
+    # query routing calibrates on its own probes: a file without share 0.3 does not stop it
+    code = main(["eval", "--task", str(task_file), "--limit", "1", "--methods", "slm,query", "--llm-shares", "0.3",
+                 "--calibration", str(tmp_path / "cal.json"), "--out", str(tmp_path / "run"), *FLAGS])
+    assert code == 0, capsys.readouterr().err
+
+
 @pytest.mark.parametrize("change, message", [
     (["-n", "9"], "calibrated with another max_new_tokens"),
+    (["--runner", "eager"], "calibrated with another runner"),
     (["--calibration-size", "5"], "calibrated with another prompts_sha256, records"),
     (["--llm-shares", "0.3"], "no threshold for SLM entropy at LLM share 0.3"),
     (["--router", "{other}"], "no threshold for this router"),
     (["--calibration", "{tmp}/missing.json"], "no such file"),
     (["--calibration", "{tmp}/bogus.json"], "not a calibration file"),
+    (["--calibration", "{tmp}/bogus2.json"], "not a calibration file"),
 ])
 def test_a_file_that_does_not_hold_is_refused_in_one_line(task_file, routers, tmp_path, capsys, change, message):  # noqa: F811
     assert calibrate(capsys, task_file, tmp_path / "cal.json", routers[0])[0] == 0
     (tmp_path / "bogus.json").write_text('{"thresholds": {}}')
+    (tmp_path / "bogus2.json").write_text('{"format": "r2route-calibration", "key": [], "thresholds": {}}')
     args = {"--task": str(task_file), "--out": str(tmp_path / "run"), "--methods": "entropy,neural", "--router": routers[0],
             "--llm-shares": "0.2", "--calibration": str(tmp_path / "cal.json"), "--limit": "1"}
     for k, v in zip(change[::2], change[1::2]):
         args[k] = v.replace("{other}", routers[1]).replace("{tmp}", str(tmp_path))
-    flags = list(FLAGS)
-    for k in ("-n", "--calibration-size"):
+    flags = list(FLAGS) + ["--runner", "auto"]
+    for k in ("-n", "--calibration-size", "--runner"):
         if k in args:
             flags[flags.index(k) + 1] = args.pop(k)
     code = main(["eval", *[x for kv in args.items() for x in kv], *flags])
@@ -99,3 +131,21 @@ def test_a_file_that_does_not_hold_is_refused_in_one_line(task_file, routers, tm
     assert code == 2, err
     assert message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "run" / "eval-config.json").exists()  # refused before the run directory is claimed
+
+
+@pytest.mark.parametrize("change, message", [
+    (["--out", "{tmp}"], "is a directory"),
+    (["-n", "9"], "calibrated with another max_new_tokens"),
+    (["--router", "{tmp}/nowhere"], "nowhere"),
+])
+def test_calibrate_refuses_bad_input_in_one_line(task_file, routers, tmp_path, capsys, change, message):  # noqa: F811
+    assert calibrate(capsys, task_file, tmp_path / "cal.json", routers[0])[0] == 0
+    change = [c.replace("{tmp}", str(tmp_path)) for c in change]
+    out = change[1] if change[0] == "--out" else tmp_path / "cal.json"
+    flags = list(FLAGS)
+    if change[0] == "-n":
+        flags[flags.index("-n") + 1] = change[1]
+    extra = [change[1]] if change[0] == "--router" else []
+    code, err = calibrate(capsys, task_file, out, *extra, flags=flags)
+    assert code == 2, err
+    assert message in err and len(err.strip().splitlines()) == 1, err

@@ -46,7 +46,7 @@ def calibrate(
     for b in bundles.values():
         b.check_pair(pair.identity())
         b.model.to(pair.device)
-    shared = SharedCalibration(out, calibration_key(pair, task, max_new_tokens))
+    shared = SharedCalibration(out, calibration_key(pair, task, max_new_tokens, runner))
     shares = list(cfg.shares)
     todo = {label: b for label, b in bundles.items() if shared.missing([scorer_name(b)], shares)}
     if todo or shared.missing(["entropy"], shares):

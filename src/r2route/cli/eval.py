@@ -38,8 +38,8 @@ def eval_(
     from ..router import load_router
 
     if report:
-        if records.task or out:
-            raise R2RouteError("--report re-renders a run: give it alone (no --task/--out)")
+        if records.task or out or calibration:
+            raise R2RouteError("--report re-renders a run: give it alone (no --task/--out/--calibration)")
         render_report(Path(report))
         return
     if not records.task or not out:

@@ -141,11 +141,10 @@ class Evaluation:
         if calibration is not None:
             if not Path(calibration).is_file():
                 raise R2RouteError(f"--calibration {calibration}: no such file (make it with r2route calibrate)")
-            self.shared = SharedCalibration(calibration, calibration_key(pair, task, cfg.max_new_tokens))
+            self.shared = SharedCalibration(calibration, calibration_key(pair, task, cfg.max_new_tokens, cfg.runner))
             # a file that lacks a threshold this run needs is refused before the run directory is touched
-            self.shared.thresholds("entropy", list(cfg.shares), "SLM entropy")
-            if router is not None and any(base(m) == "neural" for m in cfg.methods):
-                self.shared.thresholds(scorer_name(router), list(cfg.shares), "this router")
+            for _, name, what in self._shared_scorers(router):
+                self.shared.thresholds(name, list(cfg.shares), what)
         self.engine = eval_engine(pair, cfg.batch, cfg.runner)
         self.grader = make_grader(task.grader)
         self.gen = GenerationConfig(max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
@@ -171,6 +170,12 @@ class Evaluation:
         elif old.get("router") is None and {k: v for k, v in old.items() if k != "router"} == {k: v for k, v in settings.items() if k != "router"}:
             atomic_write_json(path, {**old, "router": settings["router"]})
 
+    def _shared_scorers(self, router: RouterBundle | None) -> list[tuple[str, str, str]]:
+        """The shared file's scorers this run reads: (method, name in the file, what it is)."""
+        used = {base(m) for m in self.cfg.methods}
+        return ([("entropy", "entropy", "SLM entropy")] if "entropy" in used else []) + (
+            [("neural", scorer_name(router), "this router")] if "neural" in used else [])
+
     def prompt(self, text: str):
         return self.pair.encode(text, system=self.task.system)
 
@@ -186,10 +191,10 @@ class Evaluation:
         prompts = [self.prompt(r.prompt) for r in self.task.calibration]
         t0 = time.perf_counter()
         if self.shared is not None:
-            shares_all = list(self.cfg.shares)
-            cal.setdefault("entropy", {}).update(self.shared.thresholds("entropy", shares_all, "SLM entropy"))
-            if "neural" in used:
-                cal.setdefault("neural", {}).update(self.shared.thresholds(scorer_name(self.router), shares_all, "this router"))
+            for method, name, what in self._shared_scorers(self.router):
+                # only the shares this method lacks: a threshold that rows of this run used never changes
+                lack = [s for s in self.cfg.shares if str(s) not in cal.get(method, {})]
+                cal.setdefault(method, {}).update(self.shared.thresholds(name, lack, what))
             cal["tokens"], cal["from"] = self.shared.data["tokens"], str(self.shared.path)
         else:
             scorers = {"entropy": EntropyStrategy(0.0)}

@@ -6,10 +6,11 @@ entropy and any number of routers side by side, and each ``r2route eval --calibr
 then reads its router's thresholds instead of decoding the calibration records again (on the
 default pair's CPU setting, 128 records at 512 tokens take about 25 minutes a pass).
 
-The file holds a ``key``: everything that decides the trajectory (the pair, the calibration
-prompts, the token budget). A run whose key differs is refused, so a threshold is only ever used
-where it would have been computed. Routers are named by their fingerprint (weights and threshold),
-never by path.
+The file holds a ``key``: everything that decides the trajectory and its scores (the pair, how the
+SLM runs: device, dtype, runner; the calibration prompts as the SLM's token ids, so the chat
+template and system message count; the token budget). A run whose key differs is refused, so a
+threshold is only ever used where its own calibration would have computed it. Routers are named by
+their fingerprint (weights and threshold), never by path.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import json
 import time
 from pathlib import Path
 
+from ..engine.runners import resolve_runner
 from ..errors import R2RouteError
 from ..fileio import atomic_write_json
+from ..pair.prompts import PairPrompt
 from ..router.io import RouterBundle, router_fingerprint
 from ..router.strategies import EntropyStrategy, NeuralStrategy
 from .calibration import token_thresholds
@@ -28,17 +31,30 @@ from .calibration import token_thresholds
 FORMAT = "r2route-calibration"
 
 
-def calibration_key(pair, task, max_new_tokens: int) -> dict:
-    """What must match for thresholds to carry over between runs: the pair, the calibration
-    prompts (their exact text and system message) and how many tokens each may decode."""
-    h = hashlib.sha256(json.dumps([task.system, [r.prompt for r in task.calibration]], ensure_ascii=False).encode())
-    return {"pair": pair.identity(), "records": [r.id for r in task.calibration], "prompts_sha256": h.hexdigest(),
-            "max_new_tokens": max_new_tokens}
+def calibration_key(pair, task, max_new_tokens: int, runner: str) -> dict:
+    """What must match for thresholds to carry over between runs: the pair and how its SLM runs,
+    the calibration prompts as the SLM reads them, and how many tokens each may decode."""
+    ids = []
+    for r in task.calibration:
+        p = pair.encode(r.prompt, system=task.system)
+        ids.append(list(p.slm if isinstance(p, PairPrompt) else p))
+    slm = pair.slm
+    return {"pair": pair.identity(), "device": slm.device.type, "dtype": str(slm.dtype).replace("torch.", ""),
+            "runner": resolve_runner(slm, runner), "records": [r.id for r in task.calibration],
+            "prompts_sha256": hashlib.sha256(json.dumps(ids).encode()).hexdigest(), "max_new_tokens": max_new_tokens}
 
 
 def scorer_name(router: RouterBundle | None) -> str:
     """``entropy`` for SLM entropy, ``router:<fingerprint>`` for a router."""
     return "entropy" if router is None else f"router:{router_fingerprint(router)}"
+
+
+def _well_formed(d) -> bool:
+    """The shape ``SharedCalibration`` writes (anything else is refused in one line, not a traceback)."""
+    return (isinstance(d, dict) and d.get("format") == FORMAT and isinstance(d.get("key"), dict)
+            and isinstance(d.get("thresholds"), dict) and all(isinstance(v, dict) for v in d["thresholds"].values())
+            and isinstance(d.get("routers"), dict) and isinstance(d.get("tokens"), int)
+            and isinstance(d.get("seconds"), (int, float)))
 
 
 class SharedCalibration:
@@ -53,9 +69,9 @@ class SharedCalibration:
                 old = json.loads(self.path.read_text())
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
                 raise R2RouteError(f"{self.path}: not a calibration file ({e})") from None
-            if not isinstance(old, dict) or old.get("format") != FORMAT or not isinstance(old.get("thresholds"), dict):
+            if not _well_formed(old):
                 raise R2RouteError(f"{self.path}: not a calibration file (made by r2route calibrate)")
-            differ = sorted(k for k in set(key) | set(old.get("key", {})) if key.get(k) != old.get("key", {}).get(k))
+            differ = sorted(k for k in set(key) | set(old["key"]) if key.get(k) != old["key"].get(k))
             if differ:
                 raise R2RouteError(f"{self.path} was calibrated with another {', '.join(differ)}: its thresholds do not "
                                    "hold here (calibrate again into another file)")

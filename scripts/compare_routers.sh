@@ -39,14 +39,24 @@ done
 python - "$out" <<'PY'
 import json, sys
 from pathlib import Path
-print(f"{'run':<48} {'correct':>9} {'accuracy':>9} {'LLM share':>10}")
-ids = {}
+
+from r2route.evaluation.summary import compare
+
+print(f"{'run':<48} {'correct':>9} {'accuracy':>9} {'LLM share':>10}   neural - entropy, paired [95%]  only neural / only entropy")
+runs = {}
 for d in sorted(p for p in Path(sys.argv[1]).iterdir() if (p / "results.jsonl").is_file()):
     rows = [json.loads(line) for line in (d / "results.jsonl").read_text().splitlines() if line.strip()]
     if rows:
-        ids[d.name] = {r["id"] for r in rows}
-        ok, tok, llm = sum(r["correct"] for r in rows), sum(r["tokens"] for r in rows), sum(r["llm_tokens"] for r in rows)
-        print(f"{d.name:<48} {ok:>4}/{len(rows):<4} {ok / len(rows):>9.3f} {llm / max(tok, 1):>10.3f}")
-if len({frozenset(v) for v in ids.values()}) > 1:
+        runs[d.name] = rows
+entropy = runs.get("entropy", [])
+for name, rows in runs.items():
+    ok, tok, llm = sum(r["correct"] for r in rows), sum(r["tokens"] for r in rows), sum(r["llm_tokens"] for r in rows)
+    line = f"{name:<48} {ok:>4}/{len(rows):<4} {ok / len(rows):>9.3f} {llm / max(tok, 1):>10.3f}"
+    # each router against entropy on the records both ran, resampled jointly (summary.compare)
+    pair = [c for c in compare(rows + entropy, {r["id"] for r in rows}) if c["versus"] == "entropy"] if name != "entropy" else []
+    for c in pair:
+        line += f"   {c['difference']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] on {c['n']}  {c['only_method_right']:>4} / {c['only_versus_right']}"
+    print(line)
+if len({frozenset(r["id"] for r in rows) for rows in runs.values()}) > 1:
     print("warning: the runs hold different records (a run was stopped): rerun to finish before comparing")
 PY

@@ -92,7 +92,7 @@ def test_rows_are_written_record_major(pair, task_file, tmp_path):
 def test_other_settings_are_refused(pair, task_file, tmp_path):
     task = load_task(str(task_file), limit=2, calibration_size=4, prompt_field="q", answer_field="a", grader="exact")
     Evaluation(pair, task, EvalConfig(methods=("slm",), max_new_tokens=8), tmp_path, None, progress=False).run()
-    with pytest.raises(Exception, match="max_new_tokens differ"):
+    with pytest.raises(Exception, match=r"holds an evaluation made with other settings \(.*max_new_tokens differ"):
         Evaluation(pair, task, EvalConfig(methods=("slm",), max_new_tokens=9), tmp_path, None, progress=False)
 
 

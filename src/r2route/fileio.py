@@ -60,7 +60,8 @@ def claim_run_dir(root: Path, name: str, config: dict, what: str) -> None:
         if old != config:
             a, b = _flat(old), _flat(config)
             diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-            raise R2RouteError(f"--out {root} holds a {what} made with other settings ({', '.join(diff)} differ); "
+            article = "an" if what[:1] in "aeiou" else "a"
+            raise R2RouteError(f"--out {root} holds {article} {what} made with other settings ({', '.join(diff)} differ); "
                                "choose another --out or rerun with the same settings")
     elif root.is_dir() and any(not p.name.startswith(".") for p in root.iterdir()):  # a .gitignore may be there
         raise R2RouteError(f"--out {root} is not empty and holds no {what}; choose another --out")

@@ -290,3 +290,31 @@ def test_llamacpp_runner_honours_the_interface(cpp_pair, pair):
     from .runner_checks import check_runner
 
     check_runner(make_runner(cpp_pair.llm, 4, context=128, hidden=False), pair.llm.model, 4, atol=2e-4)
+
+
+def test_one_calibration_pass_gives_a_router_its_own_thresholds_on_llama_cpp(f16_pair, pair, tmp_path):
+    """The default pair's path: llama.cpp with its own settings, runner auto (llama.cpp), batch 4."""
+    import json
+
+    from r2route.evaluation import EvalConfig, Evaluation
+    from r2route.evaluation.runner import eval_engine
+    from r2route.evaluation.shared_calibration import SharedCalibration, calibration_key
+    from r2route.evaluation.tasks import Record, Task
+    from r2route.router import RouterBundle, RouterConfig, RouterModel
+
+    from .conftest import QUESTIONS
+
+    recs = [Record(i, f"{q} ({i})", {"gold": str(i)}) for i, q in enumerate(QUESTIONS * 2)]
+    task = Task(name="qa", grader="exact", records=recs[:2], calibration=recs[2:8])
+    torch.manual_seed(0)
+    router = RouterBundle(model=RouterModel(RouterConfig(hidden_size=64, embed_size=64)).eval(), pair=f16_pair.identity())
+    cfg = EvalConfig(methods=("entropy", "neural"), shares=(0.2, 0.5), max_new_tokens=N)
+    Evaluation(f16_pair, task, cfg, tmp_path / "own", router, progress=False).run()
+    key = calibration_key(f16_pair, task, N, "auto")
+    assert key["runner"] == "llama.cpp"
+    shared = SharedCalibration(tmp_path / "cal.json", key)
+    prompts = [f16_pair.encode(r.prompt) for r in task.calibration]
+    shared.record(eval_engine(f16_pair, cfg.batch, "auto"), prompts, {"r": router}, list(cfg.shares), N, progress=False)
+    Evaluation(f16_pair, task, cfg, tmp_path / "shared", router, progress=False, calibration=tmp_path / "cal.json").run()
+    own, got = (json.loads((tmp_path / d / "calibration.json").read_text()) for d in ("own", "shared"))
+    assert got["entropy"] == own["entropy"] and got["neural"] == own["neural"] and got["from"]

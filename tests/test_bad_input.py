@@ -76,6 +76,9 @@ CASES = [
     # --- output and runs ---
     Case("out-is-file", "`--out` that is a file", "exists and is not a directory", (*LABEL[:-3], "--out", "good.jsonl", "--data", "good.jsonl", "--quiet")),
     Case("eval-out-is-file", "`eval --out` that is a file", "exists and is not a directory", (*EVAL[:-5], "--out", "good.jsonl", "--quiet", "--methods", "slm")),
+    Case("eval-calibration-missing", "`eval --calibration` that does not exist", "no such file (make it with r2route calibrate)", (*EVAL, "--calibration", "nowhere.json")),
+    Case("eval-calibration-not-one", "`eval --calibration` on a file `calibrate` did not write", "not a calibration file", (*EVAL[:-1], "entropy", "--calibration", "good.jsonl")),
+    Case("calibrate-out-is-dir", "`calibrate --out` that is a directory", "is a directory: give the calibration file's path", ("calibrate", *TINY, "--task", "gsm8k", "--data", "gsm.jsonl", "--out", "plain-dir", "--quiet")),
     Case("report-not-a-run", "`eval --report` on a folder that is not a run", "plain-dir holds no evaluation", ("eval", "--report", "plain-dir")),
     Case("labels-no-positive", "`train-router` on labels with no divergent token", "no divergent", ("train-router", "--pair", "tiny", "--labels", "labels-neg", "--out", "router-out", "--quiet")),
     Case("labels-too-few-queries", "`train-router --queries` beyond the labeled queries", "holds labels of the first", ("train-router", "--pair", "tiny", "--labels", "labels-neg", "--queries", "100000", "--out", "router-out", "--quiet")),

@@ -4,6 +4,7 @@
 #   bash scripts/replicate_router.sh freeze ROUTER_DIR   # copy the router in and write down its fingerprints
 #   git add results/replication && git commit           # the freeze is on record before any judged record is decoded
 #   bash scripts/replicate_router.sh judge               # resumable: rerun to continue
+#   METHODS=entropy,neural SHARES=0.2 bash scripts/replicate_router.sh judge   # the verdict's rows first
 #   bash scripts/replicate_router.sh report              # table, Pareto plot, paired differences with 95% intervals, verdict
 #
 # The judgement runs on GSM8K test records 300-499 (no router decision was ever made on them while
@@ -12,6 +13,9 @@
 # eval's batch-invariant engine. Rounds of ${ROUND:-8} records run every method back to back, so a
 # stopped run compares the methods on the same records. Before every round the router's files are
 # checked against the fingerprints written at the freeze; any change stops the run.
+# METHODS and SHARES judge a subset first (every row is the same whenever it is decoded: eval's
+# engine is batch-invariant and its batches are fixed groups of 4 records); the plain judge then
+# fills in the rest, and the report pairs methods only on records both have.
 # Compare methods with `r2route eval --report`: per share, neural - entropy with a paired 95%
 # bootstrap interval over records, and the LLM share each method measured against its target.
 set -euo pipefail
@@ -20,6 +24,8 @@ DIR=results/replication
 FIRST=300
 COUNT=${COUNT:-200}
 ROUND=${ROUND:-8}
+METHODS=${METHODS:-slm,llm,entropy,neural}
+SHARES=${SHARES:-0.1,0.15,0.2}
 
 fingerprints() {  # sha256 of the frozen router's files, one "HASH  FILE" line each
   (cd "$DIR/router" && sha256sum router.json router.safetensors)
@@ -51,7 +57,7 @@ case "${1:-}" in
         echo "error: the router in $DIR/router is not the one frozen in $DIR/FROZEN" >&2
         exit 2
       fi
-      r2route eval --task gsm8k --first "$FIRST" --limit "$L" --methods slm,llm,entropy,neural --llm-shares 0.1,0.15,0.2 \
+      r2route eval --task gsm8k --first "$FIRST" --limit "$L" --methods "$METHODS" --llm-shares "$SHARES" \
         --calibration-size 128 --router "$DIR/router" --out "$DIR/eval" "${@:2}"
     done
     ;;

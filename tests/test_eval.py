@@ -123,7 +123,19 @@ def test_neural_is_compared_pairwise_at_matched_share():
     # Paired, the interval sits at or above zero although the two accuracies' own intervals overlap widely.
     assert e["ci95"][0] >= 0 and e["ci95"][1] <= 0.15
     assert got[("random", 0.2)]["difference"] == pytest.approx(12 / 40) and got[("random", 0.2)]["ci95"][0] > 0.1
-    assert compare(data, set(range(5)))[0]["n"] == 5  # only the records every unit finished
+    assert compare(data, set(range(5)))[0]["n"] == 5  # only the records asked for
+
+
+def test_a_half_done_unit_cuts_the_points_not_the_pairs():
+    def rows(method, share, correct):
+        return [{"method": method, "share": share, "id": i, "correct": c, "tokens": 10, "llm_tokens": share and 2 or 0, "seconds": 1.0,
+                 "wall": 1.0} for i, c in enumerate(correct)]
+
+    data = rows("neural", 0.2, [1] * 30 + [0] * 10) + rows("entropy", 0.2, [1] * 20 + [0] * 20) + rows("slm", None, [0] * 5)
+    s = summarize(data, 1, 2)
+    assert s["records"] == 5 and all(p["accuracy"] in (0.0, 1.0) for p in s["points"])  # the curve: records 0-4 only
+    (pair,) = s["paired"]
+    assert pair["n"] == 40 and pair["difference"] == pytest.approx(10 / 40) and pair["only_method_right"] == 10
 
 
 def test_cli_runs_and_report_rerenders(capsys, task_file, tmp_path):

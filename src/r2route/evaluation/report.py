@@ -70,11 +70,12 @@ def print_summary(summary: dict, task: str) -> None:
         Console().print(m)
     if summary.get("paired"):
         d = Table(title="neural router against each baseline at the same target share, on the same records",
-                  caption="diff: accuracy difference; 95% CI: paired bootstrap over records; wins/losses: records only one of the two got right")
-        for col in ("versus", "share", "diff", "95% CI", "wins", "losses"):
+                  caption="records: those both methods finished; diff: accuracy difference; 95% CI: paired bootstrap "
+                          "over records; wins/losses: records only one of the two got right")
+        for col in ("versus", "share", "records", "diff", "95% CI", "wins", "losses"):
             d.add_column(col, justify="left" if col == "versus" else "right")
         for c in summary["paired"]:
-            d.add_row(c["versus"], f"{c['target_share']:g}", f"{c['difference']:+.3f}", f"{c['ci95'][0]:+.2f} to {c['ci95'][1]:+.2f}",
+            d.add_row(c["versus"], f"{c['target_share']:g}", str(c["n"]), f"{c['difference']:+.3f}", f"{c['ci95'][0]:+.2f} to {c['ci95'][1]:+.2f}",
                       str(c["only_method_right"]), str(c["only_versus_right"]))
         Console().print(d)
 

@@ -19,12 +19,13 @@ def bootstrap_ci(correct: np.ndarray, n: int = defaults.EVAL_BOOTSTRAP, seed: in
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def compare(rows: list[dict], ids: set[int], method: str = "neural") -> list[dict]:
-    """``method`` against every other routed method at each target share both ran, on the same records:
-    accuracy difference with its paired 95% interval, and the records only one of the two got right."""
+def compare(rows: list[dict], ids: set[int] | None = None, method: str = "neural") -> list[dict]:
+    """``method`` against every other routed method at each target share both ran, on the records both
+    finished (of ``ids``, if given): accuracy difference with its paired 95% interval, and the records
+    only one of the two got right."""
     by = defaultdict(dict)
     for r in rows:
-        if r["share"] is not None and r["id"] in ids:
+        if r["share"] is not None and (ids is None or r["id"] in ids):
             by[(r["method"], r["share"])][r["id"]] = r["correct"]
     out = []
     for (other, share) in sorted(k for k in by if k[0] != method):
@@ -110,10 +111,12 @@ def same_as_llm(rows: list[dict], llm: dict[int, str]) -> int:
 def summarize(rows: list[dict], slm_params: int, llm_params: int, ids: set[int] | None = None) -> dict:
     """``{"points": [...], "methods": {...}}`` over rows of the given record ids (all by default).
 
-    Methods are compared on the records every unit has finished, so a half-done unit never skews a curve."""
+    Points are computed on the records every unit has finished, so a half-done unit never skews a
+    curve; a paired comparison needs only its two units, so it uses every record both finished."""
     by_unit: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
         by_unit[(r["method"], r["share"])].append(r)
+    pair_ids = ids
     if ids is None:
         sets = [{r["id"] for r in v} for v in by_unit.values()]
         ids = set.intersection(*sets) if sets else set()
@@ -132,4 +135,4 @@ def summarize(rows: list[dict], slm_params: int, llm_params: int, ids: set[int] 
             methods[m] = {"apgr": apgr(pts, ref["slm"], ref["llm"]),
                           "share_for_50pct_gap": share_to_recover(pts, ref["slm"], ref["llm"], 0.5),
                           "share_for_80pct_gap": share_to_recover(pts, ref["slm"], ref["llm"], 0.8)}
-    return {"records": len(ids), "points": points, "methods": methods, "paired": compare(rows, ids)}
+    return {"records": len(ids), "points": points, "methods": methods, "paired": compare(rows, pair_ids)}

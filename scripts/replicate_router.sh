@@ -64,19 +64,22 @@ case "${1:-}" in
   report)
     r2route eval --report "$DIR/eval"
     # The shipping rule, applied mechanically: neural − entropy at 0.2 with its paired 95% interval above zero;
-    # and each routed method's measured share against its target (the calibration goal: within ±0.02).
-    python - "$DIR/eval/summary.json" "$COUNT" <<'PY'
+    # and each routed method's accuracy and measured share against its target (the calibration goal: within
+# ±0.02), on every record it finished.
+    python - "$DIR/eval/summary.json" "$COUNT" "$DIR/eval/results.jsonl" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
+rows = [json.loads(line) for line in open(sys.argv[3])]
 for p in s["paired"]:
     if p["method"] == "neural" and p["versus"] == "entropy":
         lo, hi = p["ci95"]
         print(f"share {p['target_share']}: neural - entropy {p['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}] on {p['n']} records")
-for p in s["points"]:
-    if p["method"] in ("neural", "entropy") and p.get("target_share") is not None:
-        off = p["llm_share"] - p["target_share"]
-        print(f"{p['method']:>7} at {p['target_share']}: measured LLM share {p['llm_share']:.3f} ({off:+.3f}; "
-              + ("within" if abs(off) <= 0.02 else "outside") + " the +/-0.02 calibration goal)")
+for method, share in sorted({(r["method"], r["share"]) for r in rows if r["method"] in ("neural", "entropy")}):
+    rs = [r for r in rows if (r["method"], r["share"]) == (method, share)]
+    measured = sum(r["llm_tokens"] for r in rs) / sum(r["tokens"] for r in rs)
+    off = measured - share
+    print(f"{method:>7} at {share}: {sum(r['correct'] for r in rs)}/{len(rs)} correct, measured LLM share {measured:.3f} "
+          f"({off:+.3f}; " + ("within" if abs(off) <= 0.02 else "outside") + " the +/-0.02 calibration goal)")
 gate = next((p for p in s["paired"] if p["method"] == "neural" and p["versus"] == "entropy" and p["target_share"] == 0.2), None)
 if gate is None:
     print("verdict: no neural - entropy comparison at 0.2 yet")

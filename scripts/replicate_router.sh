@@ -64,8 +64,8 @@ case "${1:-}" in
   report)
     r2route eval --report "$DIR/eval"
     # The shipping rule, applied mechanically: neural − entropy at 0.2 with its paired 95% interval above zero;
-    # and each routed method's accuracy and measured share against its target (the calibration goal: within
-# ±0.02), on every record it finished.
+    # and each routed method's accuracy and measured share against its target (the calibration goal:
+    # within ±0.02), on every record it finished.
     python - "$DIR/eval/summary.json" "$COUNT" "$DIR/eval/results.jsonl" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))

@@ -68,6 +68,7 @@ case "${1:-}" in
     # within ±0.02), on every record it finished.
     python - "$DIR/eval/summary.json" "$COUNT" "$DIR/eval/results.jsonl" <<'PY'
 import json, sys
+from r2route.evaluation.summary import point
 s = json.load(open(sys.argv[1]))
 rows = [json.loads(line) for line in open(sys.argv[3])]
 for p in s["paired"]:
@@ -75,10 +76,9 @@ for p in s["paired"]:
         lo, hi = p["ci95"]
         print(f"share {p['target_share']}: neural - entropy {p['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}] on {p['n']} records")
 for method, share in sorted({(r["method"], r["share"]) for r in rows if r["method"] in ("neural", "entropy")}):
-    rs = [r for r in rows if (r["method"], r["share"]) == (method, share)]
-    measured = sum(r["llm_tokens"] for r in rs) / sum(r["tokens"] for r in rs)
-    off = measured - share
-    print(f"{method:>7} at {share}: {sum(r['correct'] for r in rs)}/{len(rs)} correct, measured LLM share {measured:.3f} "
+    p = point([r for r in rows if (r["method"], r["share"]) == (method, share)], 0, 0)  # accuracy and share only
+    off = p["llm_share"] - share
+    print(f"{method:>7} at {share}: {round(p['accuracy'] * p['n'])}/{p['n']} correct, measured LLM share {p['llm_share']:.3f} "
           f"({off:+.3f}; " + ("within" if abs(off) <= 0.02 else "outside") + " the +/-0.02 calibration goal)")
 gate = next((p for p in s["paired"] if p["method"] == "neural" and p["versus"] == "entropy" and p["target_share"] == 0.2), None)
 if gate is None:

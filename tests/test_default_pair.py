@@ -68,16 +68,20 @@ def test_llm_strategy_equals_llama_cpp_greedy(default):
 
 
 def test_answers_the_readme_question(default):
-    """README's first command, ``r2route generate QUESTION``, as the CLI runs it: the pair with its
-    shipped router and the default settings (greedy, at most 256 tokens) writes a whole answer, ended
-    by EOS, whose final answer is 48 + 24 = 72, with the LLM writing some of its tokens."""
+    """README's first command, ``r2route generate QUESTION``, as the CLI runs it: the pair routing by
+    SLM entropy at its shipped calibration's default share, with the default settings (greedy, at
+    most 256 tokens), writes a whole answer, ended by EOS, whose final answer is 48 + 24 = 72, with
+    the LLM writing some of its tokens."""
+    from r2route import defaults
     from r2route.cli.options import RoutingFlags, attach_strategy, routing_strategy
     from r2route.evaluation.graders import make_grader
+    from r2route.router import load_calibration, shipped_calibration
 
     assert QUESTION in (ROOT / "README.md").read_text()
     strategy = routing_strategy(PairConfig(pair="default"), RoutingFlags())
     attach_strategy(strategy, default)
-    assert strategy.name == "neural"
+    assert strategy.name == "entropy"
+    assert strategy.threshold == load_calibration(shipped_calibration("default")).thresholds[defaults.ENTROPY_LLM_SHARE]
     results, _ = Engine(default, strategy, max_batch=1).generate([default.encode(QUESTION)], GenerationConfig())
     res = results[0]
     assert res.finish_reason == "stop", res.text

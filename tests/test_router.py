@@ -108,7 +108,7 @@ def test_logits_ref_is_checked():
     ({"name": "entropy", "threshold": 1.5}, r"--threshold must be in \[0, 1\]"),
     ({"name": "random", "llm_share": -0.1}, r"--llm-share must be in \[0, 1\]"),
     ({"name": "neural"}, "needs a trained router"),
-    ({"name": "entropy", "llm_share": 0.2}, "needs a calibrated router"),
+    ({"name": "entropy", "llm_share": 0.2}, "needs a calibration"),
     ({"name": "random", "threshold": 0.2}, "takes --llm-share"),
     ({"name": "entropy", "threshold": 0.2, "llm_share": 0.1}, "not both"),
 ])
@@ -200,3 +200,62 @@ def test_a_folded_router_follows_its_inputs_to_another_device(pair):
     scores = strategy.scores(view)
     assert scores.device == meta and scores.shape == (n,)
     assert strategy.scorer.device == meta
+
+
+# --- entropy at a target share, from a calibration file -------------------------------------------------
+
+
+def write_calibration(path, thresholds, pair=None, records=(0, 1)):
+    """A calibration file in the shape `r2route calibrate` writes (only the parts routing reads)."""
+    path.write_text(json.dumps({"format": "r2route-calibration", "key": {"pair": pair or {}, "records": list(records)},
+                                "thresholds": {"entropy": {str(s): t for s, t in thresholds.items()}}, "routers": {},
+                                "tokens": 40, "seconds": 1.0}))
+    return path
+
+
+def test_entropy_at_a_share_takes_the_calibrated_threshold(tmp_path):
+    from r2route import defaults
+    from r2route.router.calibration import load_calibration
+
+    cal = load_calibration(write_calibration(tmp_path / "c.json", {0.1: 0.07, 0.2: 0.035, 0.3: 0.02}))
+    assert make_strategy("entropy", llm_share=0.1, calibration=cal).threshold == 0.07
+    assert make_strategy("entropy", llm_share=0.3, calibration=cal).threshold == 0.02
+    assert make_strategy("entropy", llm_share=0.203, calibration=cal).threshold == 0.035  # within half a 0.01 step
+    default = make_strategy("entropy", calibration=cal)
+    assert default.threshold == {0.1: 0.07, 0.2: 0.035, 0.3: 0.02}[defaults.ENTROPY_LLM_SHARE]
+    assert default.describe() == {"strategy": "entropy", "threshold": default.threshold, "llm_share": defaults.ENTROPY_LLM_SHARE,
+                                  "calibration": str(tmp_path / "c.json")}
+    assert make_strategy("entropy", threshold=0.5, calibration=cal).threshold == 0.5  # an explicit threshold wins
+    assert make_strategy("entropy").threshold == defaults.ENTROPY_THRESHOLD  # no calibration: the fixed default
+    with pytest.raises(R2RouteError, match="calibrates SLM entropy at LLM shares 0.1–0.3 .3 of them., not 0.25"):
+        make_strategy("entropy", llm_share=0.25, calibration=cal)
+    assert make_strategy("random", llm_share=0.3, calibration=cal).p == 0.3  # only entropy reads a calibration
+
+
+@pytest.mark.parametrize("content, msg", [
+    (None, "calibration file not found"),
+    ("{not json", "not a calibration file"),
+    (json.dumps({"format": "r2route-router"}), "not written by r2route calibrate"),
+    (json.dumps({"format": "r2route-calibration", "key": {"pair": {}, "records": []}, "thresholds": {"router:ab": {"0.2": 0.5}},
+                 "tokens": 1}), "holds no entropy thresholds"),
+    (json.dumps({"format": "r2route-calibration", "key": {"pair": {}, "records": []}, "thresholds": {"entropy": {}},
+                 "tokens": 1}), "holds no entropy thresholds"),
+])
+def test_a_bad_calibration_file_is_one_line(tmp_path, content, msg):
+    from r2route.router.calibration import load_calibration
+
+    path = tmp_path / "c.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(R2RouteError, match=msg):
+        load_calibration(path)
+
+
+def test_a_calibration_of_another_pair_is_refused(tmp_path, pair):
+    from r2route.router.calibration import load_calibration
+
+    other = dict(pair.identity(), llm="some-other-llm")
+    cal = load_calibration(write_calibration(tmp_path / "c.json", {0.2: 0.03}, pair=other))
+    with pytest.raises(R2RouteError, match="was measured on .* llm differs"):
+        cal.check_pair(pair.identity())
+    load_calibration(write_calibration(tmp_path / "d.json", {0.2: 0.03}, pair=pair.identity())).check_pair(pair.identity())

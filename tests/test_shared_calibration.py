@@ -149,3 +149,44 @@ def test_calibrate_refuses_bad_input_in_one_line(task_file, routers, tmp_path, c
     code, err = calibrate(capsys, task_file, out, *extra, flags=flags)
     assert code == 2, err
     assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_generate_routes_entropy_at_the_share_a_calibration_file_gives(task_file, tmp_path, capsys):  # noqa: F811
+    """`r2route calibrate` writes the file that `generate --calibration --llm-share` routes with."""
+    assert calibrate(capsys, task_file, tmp_path / "cal.json")[0] == 0
+    th = json.loads((tmp_path / "cal.json").read_text())["thresholds"]["entropy"]
+    for share in SHARES:
+        code = main(["generate", "2 + 2?", "--pair", "tiny", "--device", "cpu", "-n", "6", "--calibration", str(tmp_path / "cal.json"),
+                     "--llm-share", str(share), "--json"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert json.loads(out)["routing"] == {"strategy": "entropy", "threshold": th[str(share)], "llm_share": share,
+                                              "calibration": str(tmp_path / "cal.json")}
+    assert th[str(SHARES[0])] > th[str(SHARES[1])]  # a larger share routes from a lower entropy
+
+
+def test_the_server_routes_a_requests_share_by_its_calibration(pair, task_file, tmp_path, capsys):  # noqa: F811
+    """`serve --calibration`: the default share, and a request's own `llm_share`, route as the
+    engine does with that calibration's threshold for the share."""
+    import openai
+
+    from r2route.engine import Engine, GenerationConfig
+    from r2route.router import make_strategy
+    from r2route.router.calibration import load_calibration
+    from r2route.server.launch import running_server
+
+    shares = (0.2, 0.6)
+    assert calibrate(capsys, task_file, tmp_path / "cal.json", shares=shares)[0] == 0
+    cal = load_calibration(tmp_path / "cal.json")
+    msg = [{"role": "user", "content": "Tom has 3 apples and buys 4 more. How many now?"}]
+    expected = {}
+    for share in shares:
+        engine = Engine(pair, make_strategy("entropy", llm_share=share, calibration=cal))
+        [res], _ = engine.generate([pair.encode(messages=msg)], GenerationConfig(max_new_tokens=12))
+        expected[share] = (res.text, res.stats.llm_tokens)
+    assert expected[0.2][1] < expected[0.6][1]  # the shares route differently, so the check below can tell them apart
+    with running_server(["--pair", "tiny", "--device", "cpu", "--calibration", str(tmp_path / "cal.json"), "--max-tokens", "12"]) as base:
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0, timeout=120)
+        for share, extra in ((0.2, {}), (0.6, {"extra_body": {"r2route": {"llm_share": 0.6}}})):
+            r = client.chat.completions.create(model="r2route", messages=msg, max_tokens=12, temperature=0, **extra)
+            assert (r.choices[0].message.content, r.usage.llm_tokens) == expected[share], share

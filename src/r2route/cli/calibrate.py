@@ -53,9 +53,11 @@ def calibrate(
         engine = eval_engine(pair, batch, runner)
         prompts = [pair.encode(r.prompt, system=task.system) for r in task.calibration]
         shared.record(engine, prompts, todo, shares, max_new_tokens, progress=not quiet)
-    table = Table("scorer", *(f"threshold @ {s:g}" for s in shares), title=f"{out}: {len(task.calibration)} records, "
-                  f"{shared.data['tokens']} SLM tokens")
-    for label, name in [("SLM entropy", "entropy")] + [(label, scorer_name(b)) for label, b in bundles.items()]:
-        th = shared.thresholds(name, shares, label)
-        table.add_row(label, *(f"{th[str(s)]:.4f}" for s in shares))
+    # one row per share, one column per scorer: a fine grid of shares stays readable
+    scorers = [("SLM entropy", "entropy")] + [(label, scorer_name(b)) for label, b in bundles.items()]
+    th = {label: shared.thresholds(name, shares, label) for label, name in scorers}
+    table = Table("LLM share", *(f"threshold: {label}" for label, _ in scorers),
+                  title=f"{out}: {len(task.calibration)} records, {shared.data['tokens']} SLM tokens")
+    for s in shares:
+        table.add_row(f"{s:g}", *(f"{th[label][str(s)]:.4f}" for label, _ in scorers))
     Console().print(table)

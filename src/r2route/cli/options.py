@@ -42,10 +42,11 @@ LlmModelOpt = Annotated[Optional[str], typer.Option("--llm-model", help="The mod
 LlmTokOpt = Annotated[Optional[str], typer.Option("--llm-tokenizer", help="Tokenizer (hub id or dir) whose chat template the remote LLM expects (default: the SLM's).")]
 LlmKeyOpt = Annotated[Optional[str], typer.Option("--llm-api-key", envvar="R2ROUTE_LLM_API_KEY", help="API key for --llm-url.")]
 LlmParamsOpt = Annotated[float, typer.Option("--llm-params", help="The remote LLM's parameter count in billions, for average activated parameters.")]
-RouterOpt = Annotated[Optional[str], typer.Option("--router", help="Router directory (router.json + router.safetensors); default: the preset pair's shipped router; 'none' for none.")]
-StrategyOpt = Annotated[Optional[str], typer.Option("--strategy", help="slm, llm, neural, entropy or random (default: neural with --router or the pair's shipped router, else entropy).")]
+RouterOpt = Annotated[Optional[str], typer.Option("--router", help="Router directory (router.json + router.safetensors) for --strategy neural; default: the preset pair's shipped router.")]
+StrategyOpt = Annotated[Optional[str], typer.Option("--strategy", help="slm, llm, neural, entropy or random (default: neural with --router, else entropy).")]
 ThresholdOpt = Annotated[Optional[float], typer.Option("--threshold", help="Routing threshold in [0, 1] (router probability, or normalised SLM entropy).")]
-ShareOpt = Annotated[Optional[float], typer.Option("--llm-share", help="Target LLM share in [0, 1]: the probability for random routing, a calibrated threshold for neural.")]
+ShareOpt = Annotated[Optional[float], typer.Option("--llm-share", help="Target LLM share in [0, 1]: the probability for random routing, a calibrated threshold for entropy and neural (default for entropy with a calibration: 0.2).")]
+CalibrationOpt = Annotated[Optional[str], typer.Option("--calibration", help="SLM entropy's thresholds per LLM share, a file from r2route calibrate; default: the preset pair's shipped file.")]
 MaxNewOpt = Annotated[int, typer.Option("--max-new-tokens", "-n", help="Most tokens to generate.")]
 TempOpt = Annotated[float, typer.Option("--temperature", "-t", help="0 = greedy.")]
 TopPOpt = Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass.")]
@@ -163,6 +164,7 @@ class RoutingFlags(FlagGroup):
     strategy: StrategyOpt = None
     threshold: ThresholdOpt = None
     llm_share: ShareOpt = None
+    calibration: CalibrationOpt = None
 
 
 @dataclass(frozen=True)
@@ -242,44 +244,71 @@ def build_pair(cfg: PairConfig) -> ModelPair:
         return load_pair(cfg)
 
 
-def build_strategy(strategy: str | None, router: str | None, threshold: float | None, llm_share: float | None) -> Strategy:
-    """Resolve --strategy/--router/--threshold/--llm-share into a Strategy.
+def build_strategy(strategy: str | None, router: str | None, threshold: float | None, llm_share: float | None,
+                   calibration: str | None = None) -> Strategy:
+    """Resolve --strategy/--router/--threshold/--llm-share/--calibration into a Strategy.
 
-    Runs before any model loads, so a bad flag or router file fails at once.
+    Runs before any model loads, so a bad flag, router or calibration file fails at once.
     """
     from ..router import load_router, make_strategy
+    from ..router.calibration import load_calibration
 
     use_router = router is not None and router.lower() != "none"
     name = strategy or ("neural" if use_router else defaults.STRATEGY)
     if use_router and name != "neural":
         raise R2RouteError(f"--router is only used by --strategy neural, not {name}")
+    if calibration is not None and name != "entropy":
+        raise R2RouteError(f"--calibration sets SLM entropy's thresholds: it is for --strategy entropy, not {name}")
     bundle = load_router(router) if use_router else None
-    return make_strategy(name, threshold, llm_share, router=bundle)
+    cal = load_calibration(calibration) if calibration is not None else None
+    return make_strategy(name, threshold, llm_share, router=bundle, calibration=cal)
 
 
 def attach_strategy(strategy: Strategy, pair: ModelPair) -> None:
-    """Check that a neural router was trained for this pair and move it to the pair's device."""
+    """Check that a router or a calibration was made for this pair, and move a router to the pair's device."""
+    calibration = getattr(strategy, "calibration", None)
+    if calibration is not None:
+        calibration.check_pair(pair.identity())
     bundle = getattr(strategy, "bundle", None)
     if bundle is not None:
         bundle.check_pair(pair.identity())
         bundle.model.to(pair.device)
 
 
+def _as_is(cfg: PairConfig) -> bool:
+    """Whether the preset pair is used as is (what ships for it holds only then)."""
+    return not (cfg.slm or cfg.llm or cfg.llm_url)
+
+
 def default_router(cfg: PairConfig, strategy: str | None, router: str | None) -> str | None:
-    """``--router`` as given, else the preset pair's shipped router when the pair is used as is
-    and no other strategy is asked for (``--router none`` turns it off)."""
+    """``--router`` as given, else, for ``--strategy neural``, the preset pair's shipped router
+    when the pair is used as is."""
     from ..router.shipped import shipped_router
 
-    if router is not None or strategy not in (None, "neural") or cfg.slm or cfg.llm or cfg.llm_url:
+    if router is not None or strategy != "neural" or not _as_is(cfg):
         return router
     path = shipped_router(cfg.pair)
     return str(path) if path else None
 
 
+def default_calibration(cfg: PairConfig, routing: RoutingFlags) -> str | None:
+    """``--calibration`` as given, else, when routing by entropy (asked for, or the default with no
+    ``--router``), the preset pair's shipped calibration when the pair is used as is."""
+    from ..router.shipped import shipped_calibration
+
+    no_router = routing.router is None or routing.router.lower() == "none"
+    if routing.calibration is not None or routing.strategy not in (None, "entropy") or not no_router or not _as_is(cfg):
+        return routing.calibration
+    path = shipped_calibration(cfg.pair)
+    return str(path) if path else None
+
+
 def routing_strategy(cfg: PairConfig, routing: RoutingFlags) -> Strategy:
-    """The routing flags as a Strategy for the pair ``cfg`` names (its shipped router by default)."""
+    """The routing flags as a Strategy for the pair ``cfg`` names (by default SLM entropy at the
+    pair's shipped calibration)."""
     router = default_router(cfg, routing.strategy, routing.router)
-    return build_strategy(routing.strategy, router, routing.threshold, routing.llm_share)
+    calibration = default_calibration(cfg, routing)
+    return build_strategy(routing.strategy, router, routing.threshold, routing.llm_share, calibration)
 
 
 def load_routed_pair(cfg: PairConfig, routing: RoutingFlags) -> tuple[ModelPair, Strategy]:

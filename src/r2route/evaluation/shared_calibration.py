@@ -24,11 +24,10 @@ from ..engine.runners import resolve_runner
 from ..errors import R2RouteError
 from ..fileio import atomic_write_json
 from ..pair.prompts import PairPrompt
+from ..router.calibration import FORMAT
 from ..router.io import RouterBundle, router_fingerprint
 from ..router.strategies import EntropyStrategy, NeuralStrategy
 from .calibration import token_thresholds
-
-FORMAT = "r2route-calibration"
 
 
 def calibration_key(pair, task, max_new_tokens: int, runner: str) -> dict:

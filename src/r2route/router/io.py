@@ -40,15 +40,18 @@ class RouterBundle:
 
     def check_pair(self, identity: dict) -> None:
         """Refuse to route a pair the router was not trained for."""
-        if not self.pair:
-            return
-        for key in ("slm", "llm", "tokenizer"):
-            if key in self.pair and self.pair[key] != identity.get(key):
-                raise R2RouteError(
-                    f"router was trained for {self.pair.get('slm')} → {self.pair.get('llm')} "
-                    f"(tokenizer {self.pair.get('tokenizer')}), not {identity.get('slm')} → {identity.get('llm')} "
-                    f"(tokenizer {identity.get('tokenizer')}): {key} differs"
-                )
+        check_pair_identity(self.pair, identity, "router was trained for")
+
+
+def check_pair_identity(made_for: dict, identity: dict, what: str) -> None:
+    """One line if ``identity`` (``ModelPair.identity()``) is not the pair something was made for
+    (an empty ``made_for`` names no pair and fits any)."""
+    for key in ("slm", "llm", "tokenizer"):
+        if key in made_for and made_for[key] != identity.get(key):
+            raise R2RouteError(
+                f"{what} {made_for.get('slm')} → {made_for.get('llm')} (tokenizer {made_for.get('tokenizer')}), "
+                f"not {identity.get('slm')} → {identity.get('llm')} (tokenizer {identity.get('tokenizer')}): {key} differs"
+            )
 
 
 def router_fingerprint(bundle: RouterBundle) -> str:

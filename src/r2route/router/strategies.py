@@ -17,6 +17,7 @@ import torch
 from .. import defaults
 from ..draws import ROUTE_DRAW, uniform
 from ..errors import R2RouteError
+from .calibration import EntropyCalibration
 from .features import normalized_entropy, topk_logit_features
 from .folded import FoldedRouter
 from .io import RouterBundle
@@ -93,12 +94,25 @@ class ScoreStrategy(Strategy):
 
 
 class EntropyStrategy(ScoreStrategy):
-    """Route when the SLM is unsure: normalised entropy H/ln(V) of its next-token distribution."""
+    """Route when the SLM is unsure: normalised entropy H/ln(V) of its next-token distribution.
+
+    ``calibration``, if any, gives thresholds for target shares (the server reads it for a
+    request's ``llm_share``) and names the pair they hold for, checked once the pair loads;
+    ``llm_share`` is the share the threshold was taken for, if it was."""
 
     name = "entropy"
 
+    def __init__(self, threshold: float, calibration: EntropyCalibration | None = None, llm_share: float | None = None):
+        super().__init__(threshold)
+        self.calibration, self.llm_share = calibration, llm_share
+
     def scores(self, view: StepView) -> torch.Tensor:
         return normalized_entropy(view.logits)
+
+    def describe(self) -> dict:
+        if self.llm_share is None:
+            return super().describe()
+        return super().describe() | {"llm_share": self.llm_share, "calibration": self.calibration.source}
 
 
 class NeuralStrategy(ScoreStrategy):
@@ -151,8 +165,13 @@ def make_strategy(
     threshold: float | None = None,
     llm_share: float | None = None,
     router: RouterBundle | None = None,
+    calibration: EntropyCalibration | None = None,
 ) -> Strategy:
-    """Build a strategy from CLI-level settings; bad combinations are one-line errors."""
+    """Build a strategy from CLI-level settings; bad combinations are one-line errors.
+
+    ``entropy`` routes at ``threshold``, else at ``calibration``'s threshold for ``llm_share``
+    (``defaults.ENTROPY_LLM_SHARE`` if none is given), else at ``defaults.ENTROPY_THRESHOLD``;
+    the other strategies do not read ``calibration``."""
     if name not in STRATEGIES:
         raise R2RouteError(f"unknown strategy: {name} (use {', '.join(STRATEGIES)})")
     if threshold is not None:
@@ -170,9 +189,15 @@ def make_strategy(
             raise R2RouteError("--strategy random takes --llm-share (the routing probability), not --threshold")
         return RandomStrategy(defaults.RANDOM_LLM_SHARE if llm_share is None else llm_share)
     if name == "entropy":
-        if llm_share is not None:
-            raise R2RouteError("--llm-share needs a calibrated router; give the entropy strategy a --threshold (normalised entropy in [0, 1])")
-        return EntropyStrategy(defaults.ENTROPY_THRESHOLD if threshold is None else threshold)
+        if calibration is None:
+            if llm_share is not None:
+                raise R2RouteError("--llm-share with --strategy entropy needs a calibration: make one with r2route calibrate and "
+                                   "give it with --calibration (preset pairs ship one), or give a --threshold")
+            return EntropyStrategy(defaults.ENTROPY_THRESHOLD if threshold is None else threshold)
+        if threshold is not None:
+            return EntropyStrategy(threshold, calibration)
+        share = defaults.ENTROPY_LLM_SHARE if llm_share is None else llm_share
+        return EntropyStrategy(calibration.threshold_for_share(share), calibration, share)
     if router is None:
         raise R2RouteError("--strategy neural needs a trained router: --router PATH")
     if llm_share is not None:

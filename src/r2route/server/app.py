@@ -25,6 +25,7 @@ from ..engine.request import Result, TokenEvent, slm_length
 from ..engine.engine import open_session
 from ..errors import R2RouteError
 from ..pair.pair import ModelPair
+from ..router.calibration import EntropyCalibration
 from ..router.io import RouterBundle
 from ..router.strategies import Strategy, make_strategy
 from .metrics import ServerMetrics
@@ -55,7 +56,8 @@ def error_response(status: int, message: str, type_: str = "invalid_request_erro
     return JSONResponse({"error": {"message": message, "type": type_, "param": param, "code": code}}, status_code=status)
 
 
-def create_app(pair: ModelPair, strategy: Strategy, cfg: ServerConfig, router: RouterBundle | None = None) -> FastAPI:
+def create_app(pair: ModelPair, strategy: Strategy, cfg: ServerConfig, router: RouterBundle | None = None,
+               calibration: EntropyCalibration | None = None) -> FastAPI:
     """Build the app; the decoding thread starts and stops with it."""
     worker = EngineWorker(open_session(pair, strategy, cfg.max_batch, runner=cfg.runner))
     metrics = ServerMetrics()
@@ -138,7 +140,7 @@ def create_app(pair: ModelPair, strategy: Strategy, cfg: ServerConfig, router: R
         strat = None
         if o is not None and (o.strategy or o.threshold is not None or o.llm_share is not None):
             try:
-                strat = make_strategy(o.strategy or strategy.name, o.threshold, o.llm_share, router=router)
+                strat = make_strategy(o.strategy or strategy.name, o.threshold, o.llm_share, router=router, calibration=calibration)
             except R2RouteError as e:
                 raise ApiError(400, str(e), param="r2route") from None
         return gen, strat

@@ -73,7 +73,7 @@ CASES = [
     Case("entropy-share-uncalibrated", "`--strategy entropy --llm-share` with no calibration", "needs a calibration", ("generate", "hi", *TINY, "--strategy", "entropy", "--llm-share", "0.2")),
     Case("calibration-missing", "`--calibration` that does not exist", "calibration file not found", ("generate", "hi", *TINY, "--calibration", "nowhere.json")),
     Case("calibration-not-one", "`--calibration` on a file `calibrate` did not write", "not a calibration file with SLM entropy thresholds", ("generate", "hi", *TINY, "--calibration", "good.jsonl")),
-    Case("calibration-other-pair", "`--calibration` measured on another pair", "was measured on", ("generate", "hi", *TINY, "--calibration", "cal-cross.json")),
+    Case("calibration-other-slm", "`--calibration` measured with another SLM", "was measured on", ("generate", "hi", *TINY, "--calibration", "cal-other-slm.json")),
     Case("calibration-share-absent", "`--llm-share` the calibration does not hold", "calibrates SLM entropy at LLM shares 0.2", ("generate", "hi", *TINY, "--calibration", "cal-tiny.json", "--llm-share", "0.35")),
     Case("calibration-not-entropy", "`--calibration` with another strategy", "it is for --strategy entropy, not random", ("generate", "hi", *TINY, "--strategy", "random", "--calibration", "cal-tiny.json")),
     # --- models ---
@@ -156,7 +156,7 @@ def inputs(tmp_path_factory, pair):
     (root / "plain-dir" / "notes.txt").write_text("not a run")
     cross = load_pair(PairConfig(pair="tiny-cross", device="cpu"))
     _router(pair, cross.identity(), root / "router-cross")
-    for name, identity in (("cal-cross.json", cross.identity()), ("cal-tiny.json", pair.identity())):
+    for name, identity in (("cal-other-slm.json", dict(pair.identity(), slm="another-slm")), ("cal-tiny.json", pair.identity())):
         (root / name).write_text(json.dumps({"format": "r2route-calibration", "key": {"pair": identity, "records": [0]},
                                              "thresholds": {"entropy": {"0.2": 0.5}}, "routers": {}, "tokens": 9, "seconds": 1.0}))
     _router(pair, pair.identity(), root / "router-truncated")

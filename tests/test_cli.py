@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,7 @@ from r2route.cli import main
 from r2route.router import RouterBundle, RouterConfig, RouterModel, save_router
 
 TINY = ["--pair", "tiny", "--device", "cpu"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_main(capsys, *args):
@@ -113,3 +115,66 @@ def test_chat_session_in_a_real_process():
     assert p.returncode == 0, p.stderr
     assert p.stderr.count("6 tokens") == 2 and "conversation cleared" in p.stderr
     assert p.stdout.count("\n") >= 2
+
+
+# --- how the routing flags resolve on the default pair (no weights loaded) ----------------------------
+
+
+def test_shipped_calibration_is_entropys_default_for_the_preset_slm():
+    from r2route.cli.options import RoutingFlags, default_calibration
+    from r2route.pair import PairConfig
+    from r2route.router.shipped import shipped_calibration
+
+    path = shipped_calibration("default")
+    assert path is not None, "the default pair's calibration must ship in the package"
+    default = PairConfig(pair="default")
+    assert default_calibration(default, RoutingFlags()) == str(path)
+    assert default_calibration(default, RoutingFlags(strategy="entropy", llm_share=0.1)) == str(path)
+    assert default_calibration(default, RoutingFlags(router="none")) == str(path)
+    assert default_calibration(default, RoutingFlags(calibration="mine.json")) == "mine.json"
+    assert default_calibration(default, RoutingFlags(strategy="random")) is None
+    assert default_calibration(default, RoutingFlags(router="some/router")) is None
+    assert default_calibration(PairConfig(pair="default", llm="some/other"), RoutingFlags()) == str(path)  # entropy is the SLM's
+    assert default_calibration(PairConfig(pair="default", llm_url="http://x/v1"), RoutingFlags()) == str(path)
+    assert default_calibration(PairConfig(pair="default", slm="some/other"), RoutingFlags()) is None
+    assert default_calibration(PairConfig(pair="tiny"), RoutingFlags()) is None
+
+
+def test_the_default_pairs_flags_resolve_to_strategies_without_loading_it():
+    """What `generate` routes the default pair with, flag by flag: entropy at the threshold the
+    frozen replication judged entropy with at a 0.2 share (its own calibration pass over the same
+    records), unless a flag asks for something else."""
+    from r2route.cli.options import RoutingFlags, routing_strategy
+    from r2route.pair import PairConfig
+    from r2route.router.strategies import EntropyStrategy, NeuralStrategy, RandomStrategy
+
+    judged = json.loads((ROOT / "results" / "replication" / "eval" / "calibration.json").read_text())["entropy"]
+    resolve = lambda **flags: routing_strategy(PairConfig(pair="default"), RoutingFlags(**flags))  # noqa: E731
+    plain = resolve()
+    assert isinstance(plain, EntropyStrategy) and plain.llm_share == 0.2 and plain.threshold == judged["0.2"]
+    assert resolve(llm_share=0.1).threshold == judged["0.1"] and resolve(llm_share=0.15).threshold == judged["0.15"]
+    assert resolve(router="none").threshold == judged["0.2"]
+    assert resolve(threshold=0.05).threshold == 0.05
+    assert isinstance(resolve(strategy="neural"), NeuralStrategy)
+    random = resolve(strategy="random", llm_share=0.3)
+    assert isinstance(random, RandomStrategy) and random.p == 0.3
+
+
+def test_a_server_request_may_route_with_the_shipped_router_and_calibration_whatever_it_started_with():
+    from types import SimpleNamespace
+
+    from r2route.cli.options import RoutingFlags, request_routing, routing_strategy
+    from r2route.pair import PairConfig
+    from r2route.router import load_router, shipped_router
+
+    identity = load_router(shipped_router("default")).pair
+    stand_in = SimpleNamespace(identity=lambda: identity, device="cpu")  # all request_routing reads of a loaded pair
+    cfg = PairConfig(pair="default")
+    for flags in ({"strategy": "random", "llm_share": 0.3}, {"strategy": "slm"}, {}, {"strategy": "neural"}):
+        routing = RoutingFlags(**flags)
+        router, calibration = request_routing(cfg, routing, routing_strategy(cfg, routing), stand_in)
+        assert router is not None and calibration is not None, flags
+        assert calibration.threshold_for_share(0.2) == routing_strategy(cfg, RoutingFlags()).threshold
+    routing = RoutingFlags(router="none")
+    router, calibration = request_routing(cfg, routing, routing_strategy(cfg, routing), stand_in)
+    assert router is None and calibration is not None

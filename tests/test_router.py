@@ -205,9 +205,12 @@ def test_a_folded_router_follows_its_inputs_to_another_device(pair):
 # --- entropy at a target share, from a calibration file -------------------------------------------------
 
 
-def write_calibration(path, thresholds, pair=None, records=(0, 1)):
+PAIR = {"slm": "some-slm", "llm": "some-llm", "tokenizer": "0123"}
+
+
+def write_calibration(path, thresholds, pair=PAIR, records=(0, 1)):
     """A calibration file in the shape `r2route calibrate` writes (only the parts routing reads)."""
-    path.write_text(json.dumps({"format": "r2route-calibration", "key": {"pair": pair or {}, "records": list(records)},
+    path.write_text(json.dumps({"format": "r2route-calibration", "key": {"pair": pair, "records": list(records)},
                                 "thresholds": {"entropy": {str(s): t for s, t in thresholds.items()}}, "routers": {},
                                 "tokens": 40, "seconds": 1.0}))
     return path
@@ -229,11 +232,23 @@ def test_entropy_at_a_share_takes_the_calibrated_threshold(tmp_path):
     assert make_strategy("entropy").threshold == defaults.ENTROPY_THRESHOLD  # no calibration: the fixed default
     with pytest.raises(R2RouteError, match="calibrates SLM entropy at LLM shares 0.1–0.3 .3 of them., not 0.25"):
         make_strategy("entropy", llm_share=0.25, calibration=cal)
+    for share, strategy in ((0.0, "slm"), (1.0, "llm")):
+        with pytest.raises(R2RouteError, match=f"needs no calibration: use --strategy {strategy}"):
+            make_strategy("entropy", llm_share=share, calibration=cal)
     assert make_strategy("random", llm_share=0.3, calibration=cal).p == 0.3  # only entropy reads a calibration
+
+
+def _calibration(**change):
+    d = {"format": "r2route-calibration", "key": {"pair": PAIR, "records": [0]}, "thresholds": {"entropy": {"0.2": 0.5}}, "tokens": 1}
+    return json.dumps(d | change)
 
 
 @pytest.mark.parametrize("content, msg", [
     (None, "calibration file not found"),
+    (_calibration(key={"pair": None, "records": [0]}), "names no SLM and tokenizer"),
+    (_calibration(key={"pair": {"llm": "x"}, "records": [0]}), "names no SLM and tokenizer"),
+    (_calibration(thresholds={"entropy": {"1.5": 0.1}}), r"a share outside \(0, 1\)"),
+    (_calibration(thresholds={"entropy": {"0.2": float("nan")}}), "not a number"),
     ("{not json", "not a calibration file"),
     (json.dumps({"format": "r2route-router"}), "not written by r2route calibrate"),
     (json.dumps({"format": "r2route-calibration", "key": {"pair": {}, "records": []}, "thresholds": {"router:ab": {"0.2": 0.5}},
@@ -247,15 +262,31 @@ def test_a_bad_calibration_file_is_one_line(tmp_path, content, msg):
     path = tmp_path / "c.json"
     if content is not None:
         path.write_text(content)
-    with pytest.raises(R2RouteError, match=msg):
+    with pytest.raises(R2RouteError, match=msg) as e:
         load_calibration(path)
+    assert "\n" not in str(e.value)
 
 
-def test_a_calibration_of_another_pair_is_refused(tmp_path, pair):
+def test_a_calibration_of_another_slm_is_refused_and_another_llm_is_not(tmp_path, pair):
     from r2route.router.calibration import load_calibration
 
-    other = dict(pair.identity(), llm="some-other-llm")
-    cal = load_calibration(write_calibration(tmp_path / "c.json", {0.2: 0.03}, pair=other))
-    with pytest.raises(R2RouteError, match="was measured on .* llm differs"):
-        cal.check_pair(pair.identity())
-    load_calibration(write_calibration(tmp_path / "d.json", {0.2: 0.03}, pair=pair.identity())).check_pair(pair.identity())
+    for key in ("slm", "tokenizer"):
+        cal = load_calibration(write_calibration(tmp_path / f"{key}.json", {0.2: 0.03}, pair=dict(pair.identity(), **{key: "other"})))
+        with pytest.raises(R2RouteError, match=f"was measured on .* {key} differs"):
+            cal.check_pair(pair.identity())
+    # the LLM takes no part in entropy's thresholds: the SLM's file serves it with any LLM
+    load_calibration(write_calibration(tmp_path / "llm.json", {0.2: 0.03}, pair=dict(pair.identity(), llm="other"))).check_pair(pair.identity())
+
+
+def test_shipped_calibration_covers_every_share_for_its_pair():
+    from r2route.pair.default import REGISTRY_PAIRS
+    from r2route.router.calibration import load_calibration
+    from r2route.router.shipped import shipped_calibration
+    from r2route.training.curves import SHARE_GRID
+
+    cal = load_calibration(shipped_calibration("default"))
+    assert (cal.pair["slm"], cal.pair["llm"]) == REGISTRY_PAIRS["default"]
+    assert sorted(cal.thresholds) == list(SHARE_GRID)
+    th = [cal.thresholds[s] for s in SHARE_GRID]
+    assert th == sorted(th, reverse=True) and 0 < th[-1] and th[0] < 1  # more share, lower threshold
+    assert cal.records >= 128 and cal.tokens > 100 * cal.records  # GSM8K train records, whole answers

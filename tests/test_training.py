@@ -325,38 +325,6 @@ def test_shipped_router_is_used_only_by_neural_for_its_pair_as_is():
     assert default_router(PairConfig(pair="tiny"), "neural", None) is None
 
 
-def test_shipped_calibration_is_entropys_default_for_its_pair_as_is():
-    from r2route.cli.options import RoutingFlags, default_calibration
-    from r2route.pair import PairConfig
-    from r2route.router.shipped import shipped_calibration
-
-    path = shipped_calibration("default")
-    assert path is not None, "the default pair's calibration must ship in the package"
-    default = PairConfig(pair="default")
-    assert default_calibration(default, RoutingFlags()) == str(path)
-    assert default_calibration(default, RoutingFlags(strategy="entropy", llm_share=0.1)) == str(path)
-    assert default_calibration(default, RoutingFlags(router="none")) == str(path)
-    assert default_calibration(default, RoutingFlags(calibration="mine.json")) == "mine.json"
-    assert default_calibration(default, RoutingFlags(strategy="random")) is None
-    assert default_calibration(default, RoutingFlags(router="some/router")) is None
-    assert default_calibration(PairConfig(pair="default", llm="some/other"), RoutingFlags()) is None
-    assert default_calibration(PairConfig(pair="tiny"), RoutingFlags()) is None
-
-
-def test_shipped_calibration_covers_every_share_for_its_pair():
-    from r2route.pair.default import REGISTRY_PAIRS
-    from r2route.router.calibration import load_calibration
-    from r2route.router.shipped import shipped_calibration
-    from r2route.training.curves import SHARE_GRID
-
-    cal = load_calibration(shipped_calibration("default"))
-    assert (cal.pair["slm"], cal.pair["llm"]) == REGISTRY_PAIRS["default"]
-    assert sorted(cal.thresholds) == list(SHARE_GRID)
-    th = [cal.thresholds[s] for s in SHARE_GRID]
-    assert th == sorted(th, reverse=True) and 0 < th[-1] and th[0] < 1  # more share, lower threshold
-    assert cal.records >= 128 and cal.tokens > 100 * cal.records  # GSM8K train records, whole answers
-
-
 def test_shipped_router_loads_with_its_pair_and_calibration():
     from r2route.pair.default import REGISTRY_PAIRS
     from r2route.router.shipped import shipped_router

@@ -27,7 +27,8 @@ def calibrate(
     quiet: QuietOpt = False,
 ) -> None:
     """Decode the calibration records with the SLM once, recording SLM entropy and every --router;
-    write each one's threshold per target LLM share, for `r2route eval --calibration`."""
+    write each one's threshold per target LLM share, for `r2route eval --calibration` (and entropy's
+    for `--calibration` of `generate`, `chat` and `serve`)."""
     from rich.console import Console
     from rich.table import Table
 

@@ -30,6 +30,7 @@ from ..errors import R2RouteError
 if TYPE_CHECKING:
     from ..engine import GenerationConfig
     from ..pair import ModelPair, PairConfig
+    from ..router import EntropyCalibration, RouterBundle
     from ..router.strategies import Strategy
 
 PairOpt = Annotated[str, typer.Option("--pair", help="Preset pair: tiny (random weights, for tests) or default.")]
@@ -42,10 +43,10 @@ LlmModelOpt = Annotated[Optional[str], typer.Option("--llm-model", help="The mod
 LlmTokOpt = Annotated[Optional[str], typer.Option("--llm-tokenizer", help="Tokenizer (hub id or dir) whose chat template the remote LLM expects (default: the SLM's).")]
 LlmKeyOpt = Annotated[Optional[str], typer.Option("--llm-api-key", envvar="R2ROUTE_LLM_API_KEY", help="API key for --llm-url.")]
 LlmParamsOpt = Annotated[float, typer.Option("--llm-params", help="The remote LLM's parameter count in billions, for average activated parameters.")]
-RouterOpt = Annotated[Optional[str], typer.Option("--router", help="Router directory (router.json + router.safetensors) for --strategy neural; default: the preset pair's shipped router.")]
+RouterOpt = Annotated[Optional[str], typer.Option("--router", help="Router directory (router.json + router.safetensors) of the neural router; default: the preset pair's shipped router.")]
 StrategyOpt = Annotated[Optional[str], typer.Option("--strategy", help="slm, llm, neural, entropy or random (default: neural with --router, else entropy).")]
 ThresholdOpt = Annotated[Optional[float], typer.Option("--threshold", help="Routing threshold in [0, 1] (router probability, or normalised SLM entropy).")]
-ShareOpt = Annotated[Optional[float], typer.Option("--llm-share", help="Target LLM share in [0, 1]: the probability for random routing, a calibrated threshold for entropy and neural (default for entropy with a calibration: 0.2).")]
+ShareOpt = Annotated[Optional[float], typer.Option("--llm-share", help=f"Target LLM share in [0, 1]: the probability for random routing, a calibrated threshold for entropy and neural (entropy's default: {defaults.ENTROPY_LLM_SHARE:g} with a calibration, else --threshold {defaults.ENTROPY_THRESHOLD:g}).")]
 CalibrationOpt = Annotated[Optional[str], typer.Option("--calibration", help="SLM entropy's thresholds per LLM share, a file from r2route calibrate; default: the preset pair's shipped file.")]
 MaxNewOpt = Annotated[int, typer.Option("--max-new-tokens", "-n", help="Most tokens to generate.")]
 TempOpt = Annotated[float, typer.Option("--temperature", "-t", help="0 = greedy.")]
@@ -266,17 +267,35 @@ def build_strategy(strategy: str | None, router: str | None, threshold: float | 
 
 def attach_strategy(strategy: Strategy, pair: ModelPair) -> None:
     """Check that a router or a calibration was made for this pair, and move a router to the pair's device."""
-    calibration = getattr(strategy, "calibration", None)
+    _attach(getattr(strategy, "bundle", None), getattr(strategy, "calibration", None), pair)
+
+
+def _attach(bundle: RouterBundle | None, calibration: EntropyCalibration | None, pair: ModelPair) -> None:
     if calibration is not None:
         calibration.check_pair(pair.identity())
-    bundle = getattr(strategy, "bundle", None)
     if bundle is not None:
         bundle.check_pair(pair.identity())
         bundle.model.to(pair.device)
 
 
+def request_routing(cfg: PairConfig, routing: RoutingFlags, strategy: Strategy, pair: ModelPair) -> tuple[RouterBundle | None, EntropyCalibration | None]:
+    """What a server request may route with besides the start-up strategy: the start-up strategy's
+    router and calibration, else the preset pair's shipped ones, so that a request may ask for
+    ``neural`` or for entropy at an ``llm_share`` whatever the server started with."""
+    from ..router import load_calibration, load_router
+
+    bundle, calibration = getattr(strategy, "bundle", None), getattr(strategy, "calibration", None)
+    fresh_bundle = fresh_calibration = None
+    if bundle is None and (path := default_router(cfg, "neural", routing.router)) and path.lower() != "none":
+        fresh_bundle = load_router(path)
+    if calibration is None and (path := default_calibration(cfg, dataclasses.replace(routing, strategy="entropy", router=None))):
+        fresh_calibration = load_calibration(path)
+    _attach(fresh_bundle, fresh_calibration, pair)
+    return bundle or fresh_bundle, calibration or fresh_calibration
+
+
 def _as_is(cfg: PairConfig) -> bool:
-    """Whether the preset pair is used as is (what ships for it holds only then)."""
+    """Whether the preset pair is used as is (its shipped router holds only then)."""
     return not (cfg.slm or cfg.llm or cfg.llm_url)
 
 
@@ -293,11 +312,12 @@ def default_router(cfg: PairConfig, strategy: str | None, router: str | None) ->
 
 def default_calibration(cfg: PairConfig, routing: RoutingFlags) -> str | None:
     """``--calibration`` as given, else, when routing by entropy (asked for, or the default with no
-    ``--router``), the preset pair's shipped calibration when the pair is used as is."""
+    ``--router``), the preset pair's shipped calibration when its SLM is used (entropy's thresholds
+    depend on the SLM alone, so another ``--llm`` or ``--llm-url`` keeps them)."""
     from ..router.shipped import shipped_calibration
 
     no_router = routing.router is None or routing.router.lower() == "none"
-    if routing.calibration is not None or routing.strategy not in (None, "entropy") or not no_router or not _as_is(cfg):
+    if routing.calibration is not None or routing.strategy not in (None, "entropy") or not no_router or cfg.slm:
         return routing.calibration
     path = shipped_calibration(cfg.pair)
     return str(path) if path else None

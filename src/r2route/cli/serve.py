@@ -10,7 +10,7 @@ import typer
 
 from .. import defaults
 from ..errors import R2RouteError
-from .options import GenerationFlags, Only, PairFlags, RoutingFlags, flag_groups, load_routed_pair
+from .options import GenerationFlags, Only, PairFlags, RoutingFlags, flag_groups, load_routed_pair, request_routing
 
 
 @flag_groups
@@ -48,7 +48,8 @@ def serve(
     verify_cfg = {"verify": generation.verify, "accept_margin": generation.accept_margin, "max_draft": generation.max_draft}
     cfg = ServerConfig(model_name=model_name, api_key=api_key, max_body_bytes=max_body_bytes, default_max_tokens=max_tokens, max_batch=max_batch,
                        verify=verify_cfg, runner=generation.runner)
-    app = create_app(mp, strat, cfg, router=getattr(strat, "bundle", None), calibration=getattr(strat, "calibration", None))
+    router, calibration = request_routing(models.config(), routing, strat, mp)
+    app = create_app(mp, strat, cfg, router=router, calibration=calibration)
     graphs, seconds = app.state.worker.session.warm_up()
     if graphs:
         print(f"r2route: captured {graphs} CUDA graphs in {seconds:.1f} s", file=sys.stderr, flush=True)

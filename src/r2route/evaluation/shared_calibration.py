@@ -4,12 +4,14 @@ Calibration is the SLM's greedy decoding of the calibration records, and that tr
 depend on the router being calibrated: the recorder never routes. So one pass can record SLM
 entropy and any number of routers side by side, and each ``r2route eval --calibration FILE`` run
 then reads its router's thresholds instead of decoding the calibration records again (on the
-default pair's CPU setting, 128 records at 512 tokens take about 25 minutes a pass).
+default pair's CPU setting, 128 records at 512 tokens take 15–25 minutes a pass).
 
 The file holds a ``key``: everything that decides the trajectory and its scores (the pair, how the
 SLM runs: device, dtype, runner; the calibration prompts as the SLM's token ids, so the chat
-template and system message count; the token budget). A run whose key differs is refused, so a
-threshold is only ever used where its own calibration would have computed it. Routers are named by
+template and system message count; the token budget). An evaluation whose key differs is refused,
+so a threshold is only ever used where its own calibration would have computed it; `generate`,
+`chat` and `serve` read the entropy thresholds of such a file for a target share and check only its
+SLM (``router/calibration.py``). Routers are named by
 their fingerprint (weights and threshold), never by path.
 """
 

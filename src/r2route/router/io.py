@@ -43,10 +43,10 @@ class RouterBundle:
         check_pair_identity(self.pair, identity, "router was trained for")
 
 
-def check_pair_identity(made_for: dict, identity: dict, what: str) -> None:
-    """One line if ``identity`` (``ModelPair.identity()``) is not the pair something was made for
-    (an empty ``made_for`` names no pair and fits any)."""
-    for key in ("slm", "llm", "tokenizer"):
+def check_pair_identity(made_for: dict, identity: dict, what: str, keys: tuple[str, ...] = ("slm", "llm", "tokenizer")) -> None:
+    """One line if ``identity`` (``ModelPair.identity()``) is not the pair something was made for,
+    compared on ``keys`` (an empty ``made_for`` names no pair and fits any)."""
+    for key in keys:
         if key in made_for and made_for[key] != identity.get(key):
             raise R2RouteError(
                 f"{what} {made_for.get('slm')} → {made_for.get('llm')} (tokenizer {made_for.get('tokenizer')}), "

@@ -9,8 +9,10 @@ Workloads (--workloads):
   EOS ignored), random routing at each --shares: the engine's cost per token, the ideal bounds.
 - eval: what `r2route eval` decodes: the same questions with eval's system instruction, answers up
   to --eval-tokens with EOS honoured, the pair's router at each --shares (its validation
-  calibration; the share a run measures is printed) and random routing at the share the router
-  measured, on eval's engine (llama.cpp's batch-invariant calls, no prefix cache).
+  calibration; the share a run measures is printed), random routing at the share the router
+  measured, and SLM entropy at each --shares where the pair ships an entropy calibration (what
+  `generate` routes with by default), on eval's engine (llama.cpp's batch-invariant calls, no
+  prefix cache).
 - eval-fast: the eval workload on generate's engine (llama.cpp's fast calls, prefix cache on), which
   separates what the workload costs from what eval's engine settings cost.
 
@@ -54,7 +56,7 @@ from r2route.engine import Engine, GenerationConfig
 from r2route.engine.engine import context_for
 from r2route.pair.loading import resolve_device, resolve_dtype
 from r2route.pair.shapes import build_shape_pair
-from r2route.router import make_strategy
+from r2route.router import load_calibration, make_strategy, shipped_calibration
 from r2route.router.strategies import NeuralStrategy
 
 
@@ -145,6 +147,8 @@ def step_cost(cell: Cell, never_routes, device: torch.device, steps: int = 24) -
 
 
 def build_cells(pair, args, batch: int, bundle) -> list[Cell]:
+    shipped = None if args.shapes else shipped_calibration(args.pair)
+    calibration = load_calibration(shipped) if shipped else None
     cells = []
     for runner in args.runners:
         for workload in args.workloads:
@@ -159,6 +163,8 @@ def build_cells(pair, args, batch: int, bundle) -> list[Cell]:
                 if eval_like:
                     methods[f"neural@{s:g}"] = (make_strategy("neural", llm_share=s, router=bundle), {})
                     methods[f"random@{s:g}"] = (make_strategy("random", llm_share=s), {})  # share reset to the router's below
+                    if calibration is not None:
+                        methods[f"entropy@{s:g}"] = (make_strategy("entropy", llm_share=s, calibration=calibration), {})
                 else:
                     methods[f"mixed@{s:g}"] = (make_strategy("random", llm_share=s), {})
             for k in args.spec:

@@ -166,8 +166,9 @@ def test_generate_routes_entropy_at_the_share_a_calibration_file_gives(task_file
 
 
 def test_the_server_routes_a_requests_share_by_its_calibration(pair, task_file, tmp_path, capsys):  # noqa: F811
-    """`serve --calibration`: the default share, and a request's own `llm_share`, route as the
-    engine does with that calibration's threshold for the share."""
+    """`serve --calibration --llm-share`: the server's share (also for a request that names only its
+    strategy), and a request's own `llm_share`, route as the engine does with that calibration's
+    threshold for the share."""
     import openai
 
     from r2route.engine import Engine, GenerationConfig
@@ -185,8 +186,10 @@ def test_the_server_routes_a_requests_share_by_its_calibration(pair, task_file, 
         [res], _ = engine.generate([pair.encode(messages=msg)], GenerationConfig(max_new_tokens=12))
         expected[share] = (res.text, res.stats.llm_tokens)
     assert expected[0.2][1] < expected[0.6][1]  # the shares route differently, so the check below can tell them apart
-    with running_server(["--pair", "tiny", "--device", "cpu", "--calibration", str(tmp_path / "cal.json"), "--max-tokens", "12"]) as base:
+    with running_server(["--pair", "tiny", "--device", "cpu", "--calibration", str(tmp_path / "cal.json"), "--llm-share", "0.6",
+                         "--max-tokens", "12"]) as base:
         client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0, timeout=120)
-        for share, extra in ((0.2, {}), (0.6, {"extra_body": {"r2route": {"llm_share": 0.6}}})):
+        for share, routing in ((0.6, None), (0.6, {"strategy": "entropy"}), (0.2, {"llm_share": 0.2})):
+            extra = {"extra_body": {"r2route": routing}} if routing else {}
             r = client.chat.completions.create(model="r2route", messages=msg, max_tokens=12, temperature=0, **extra)
-            assert (r.choices[0].message.content, r.usage.llm_tokens) == expected[share], share
+            assert (r.choices[0].message.content, r.usage.llm_tokens) == expected[share], routing

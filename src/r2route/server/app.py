@@ -137,8 +137,8 @@ def create_app(pair: ModelPair, strategy: Strategy, cfg: ServerConfig, router: R
                                **{**cfg.verify, **verify})
         if gen.verify != "none" and pair.handoff != "token":
             raise ApiError(400, "verify all needs a pair that shares one tokenizer", param="r2route")
-        strat = None
-        if o is not None and (o.strategy or o.threshold is not None or o.llm_share is not None):
+        strat = None  # the server's own; a request naming only the server's strategy keeps its threshold too
+        if o is not None and (o.strategy not in (None, strategy.name) or o.threshold is not None or o.llm_share is not None):
             try:
                 strat = make_strategy(o.strategy or strategy.name, o.threshold, o.llm_share, router=router, calibration=calibration)
             except R2RouteError as e:

@@ -76,4 +76,3 @@ def load_calibration(path: str | Path) -> EntropyCalibration:
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise R2RouteError(f"{p}: not a calibration file with SLM entropy thresholds ({e})") from None
     return EntropyCalibration(str(p), pair, thresholds, records, tokens)
-

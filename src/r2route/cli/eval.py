@@ -10,7 +10,7 @@ import typer
 from .. import defaults
 from ..errors import R2RouteError
 from .options import (LOCAL_MODELS, BatchOpt, EvalMaxNewOpt, PairFlags, QuietOpt, RouterOpt, RunnerOpt, SharesOpt, TaskFlags,
-                      build_pair, default_router, flag_groups, floats)
+                      build_pair, default_router, flag_groups, floats, names_router)
 
 
 @flag_groups
@@ -56,7 +56,7 @@ def eval_(
     pcfg = models.config()
     wants_router = any(base(m) == "neural" for m in cfg.methods)
     rpath = default_router(pcfg, "neural", router) if wants_router else None
-    bundle = load_router(rpath) if rpath and rpath.lower() != "none" else None
+    bundle = load_router(rpath) if rpath and names_router(rpath) else None
     if wants_router and bundle is None:
         raise R2RouteError("method neural needs a router: --router PATH (or a pair with a shipped router)")
     mp = build_pair(pcfg)

@@ -254,7 +254,7 @@ def build_strategy(strategy: str | None, router: str | None, threshold: float | 
     from ..router import load_router, make_strategy
     from ..router.calibration import load_calibration
 
-    use_router = router is not None and router.lower() != "none"
+    use_router = names_router(router)
     name = strategy or ("neural" if use_router else defaults.STRATEGY)
     if use_router and name != "neural":
         raise R2RouteError(f"--router is only used by --strategy neural, not {name}")
@@ -286,12 +286,17 @@ def request_routing(cfg: PairConfig, routing: RoutingFlags, strategy: Strategy, 
 
     bundle, calibration = getattr(strategy, "bundle", None), getattr(strategy, "calibration", None)
     fresh_bundle = fresh_calibration = None
-    if bundle is None and (path := default_router(cfg, "neural", routing.router)) and path.lower() != "none":
+    if bundle is None and names_router(path := default_router(cfg, "neural", routing.router)):
         fresh_bundle = load_router(path)
     if calibration is None and (path := default_calibration(cfg, dataclasses.replace(routing, strategy="entropy", router=None))):
         fresh_calibration = load_calibration(path)
     _attach(fresh_bundle, fresh_calibration, pair)
     return bundle or fresh_bundle, calibration or fresh_calibration
+
+
+def names_router(router: str | None) -> bool:
+    """Whether a ``--router`` value names a router (``none`` names none)."""
+    return router is not None and router.lower() != "none"
 
 
 def _as_is(cfg: PairConfig) -> bool:
@@ -316,8 +321,7 @@ def default_calibration(cfg: PairConfig, routing: RoutingFlags) -> str | None:
     depend on the SLM alone, so another ``--llm`` or ``--llm-url`` keeps them)."""
     from ..router.shipped import shipped_calibration
 
-    no_router = routing.router is None or routing.router.lower() == "none"
-    if routing.calibration is not None or routing.strategy not in (None, "entropy") or not no_router or cfg.slm:
+    if routing.calibration is not None or routing.strategy not in (None, "entropy") or names_router(routing.router) or cfg.slm:
         return routing.calibration
     path = shipped_calibration(cfg.pair)
     return str(path) if path else None

@@ -42,13 +42,14 @@ def serve(
         if value < 1:
             raise R2RouteError(f"{name} must be ≥ 1, got {value}")
     generation.config()  # bad flags fail before any model loads
-    mp, strat = load_routed_pair(models.config(), routing)
+    pair_cfg = models.config()
+    mp, strat = load_routed_pair(pair_cfg, routing)
     if generation.verify != "none" and mp.handoff != "token":
         raise R2RouteError("--verify all needs a pair that shares one tokenizer")
     verify_cfg = {"verify": generation.verify, "accept_margin": generation.accept_margin, "max_draft": generation.max_draft}
     cfg = ServerConfig(model_name=model_name, api_key=api_key, max_body_bytes=max_body_bytes, default_max_tokens=max_tokens, max_batch=max_batch,
                        verify=verify_cfg, runner=generation.runner)
-    router, calibration = request_routing(models.config(), routing, strat, mp)
+    router, calibration = request_routing(pair_cfg, routing, strat, mp)
     app = create_app(mp, strat, cfg, router=router, calibration=calibration)
     graphs, seconds = app.state.worker.session.warm_up()
     if graphs:
